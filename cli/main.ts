@@ -16,6 +16,7 @@ export async function main(argv: string[]): Promise<number> {
   const registrations = await Promise.all([
     import('./serve-command.js'),
     import('../webhook/commands.js'),
+    import('../webhook/server-commands.js'),
     import('../certs/commands.js'),
     import('../control-plane/commands.js'),
   ]);

@@ -19,6 +19,11 @@ export type InjectionMode = 'webhook' | 'manual';
 export interface InjectionContext {
   namespace: NamespaceFacts;
   mode: InjectionMode;
+  /**
+   * The workload owning the pod template (offline injection of a Deployment,
+   * CronJob...). Absent for admission requests: derived from ownerReferences.
+   */
+  workload?: { kind: string; name: string };
 }
 
 export type Decision =

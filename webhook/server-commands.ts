@@ -1,6 +1,58 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 
-/** Registers this area's subcommands. Actions import their modules lazily. */
-export function register(_program: Command): void {
-  // filled in by this area's work
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port number, got "${value}"`);
+  return n;
+}
+
+interface WebhookFlags {
+  port: number;
+  host: string;
+  certDir: string;
+  config?: string;
+  templates?: string;
+  service: string;
+  namespace: string;
+}
+
+/** Registers `tandem webhook`. Actions import their modules lazily. */
+export function register(program: Command): void {
+  program
+    .command('webhook')
+    .description('run the sidecar-injection admission webhook alone (HTTPS, POST /inject)')
+    .option('--port <port>', 'HTTPS port', port, 15017)
+    .option('--host <addr>', 'listen address', '0.0.0.0')
+    .requiredOption('--cert-dir <dir>', 'directory with tls.crt and tls.key; watched, rotated files are picked up live')
+    .option('--config <file>', 'injector config (YAML)')
+    .option('--templates <dir>', 'directory overriding the shipped injection templates')
+    .option('--service <name>', 'webhook Service name the certificate should carry', 'tandem-webhook')
+    .option('--namespace <ns>', 'webhook Service namespace', 'tandem-system')
+    .action(async (flags: WebhookFlags) => {
+      const [{ loadInjector }, { startWebhookServer }, { default: closeWithGrace }] = await Promise.all([
+        import('./injector.js'),
+        import('./server.js'),
+        import('close-with-grace'),
+      ]);
+      const injector = await loadInjector({
+        ...(flags.config !== undefined ? { configPath: flags.config } : {}),
+        ...(flags.templates !== undefined ? { templatesDir: flags.templates } : {}),
+      });
+      const server = await startWebhookServer({
+        host: flags.host,
+        port: flags.port,
+        certDir: flags.certDir,
+        injector,
+        service: flags.service,
+        namespace: flags.namespace,
+      });
+      // Keep the process alive until a signal; close-with-grace drains in-flight admissions.
+      await new Promise<void>((resolve) => {
+        closeWithGrace({ delay: 10_000 }, async ({ err }) => {
+          if (err) process.stderr.write(`tandem: ${err.message}\n`);
+          await server.close();
+          resolve();
+        });
+      });
+    });
 }

@@ -1,0 +1,69 @@
+import { readFile } from 'node:fs/promises';
+import { certFiles, writeCertFiles } from './ensure.js';
+import { ensureSecretCerts, patchWebhookCaBundle, type PatchCaBundleResult, type SecretCertsOptions, type SecretCertsResult } from './self-managed.js';
+
+export interface SelfManagedSyncOptions extends SecretCertsOptions {
+  /** local directory the webhook serves from (and watches) */
+  dir: string;
+  /** MutatingWebhookConfiguration to give the CA (default tandem-sidecar-injector); false to leave it alone */
+  webhookConfigName?: string | false;
+}
+
+export interface SelfManagedSyncResult {
+  secret: SecretCertsResult;
+  /** true when the local files changed (the webhook's reloader picks them up) */
+  wroteFiles: boolean;
+  caBundle?: PatchCaBundleResult;
+}
+
+async function same(file: string, content: string): Promise<boolean> {
+  try {
+    return (await readFile(file, 'utf8')) === content;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * One reconciliation of self-managed mode: the Secret (created or renewed when due), the
+ * local cert dir (ca.crt, tls.crt, tls.key; the CA key stays in the Secret), and the caBundle
+ * (the CA, plus the previous CA for a while after a CA rotation).
+ */
+export async function syncSelfManagedCerts(opts: SelfManagedSyncOptions): Promise<SelfManagedSyncResult> {
+  const secret = await ensureSecretCerts(opts);
+  const files = certFiles(opts.dir);
+  const { caPem, certPem, keyPem } = secret.bundle;
+  const current = (await Promise.all([same(files.ca, caPem), same(files.cert, certPem), same(files.key, keyPem)])).every(Boolean);
+  if (!current) await writeCertFiles(opts.dir, { caPem, certPem, keyPem });
+  const caBundle = opts.webhookConfigName === false
+    ? undefined
+    : await patchWebhookCaBundle({ kubeConfig: opts.kubeConfig, caPem: secret.trustPem, ...(opts.webhookConfigName ? { name: opts.webhookConfigName } : {}) });
+  return { secret, wroteFiles: !current, ...(caBundle ? { caBundle } : {}) };
+}
+
+export interface SelfManagedLoopOptions extends SelfManagedSyncOptions {
+  /** how often to re-check the Secret (default 1 h; renewal happens at 2/3 of the lifetime) */
+  intervalMs?: number;
+  onSync?: (r: SelfManagedSyncResult) => void;
+  onError?: (err: Error) => void;
+}
+
+/**
+ * Runs syncSelfManagedCerts now (the returned promise rejects if that first run fails, so a
+ * replica without certificates does not start serving) and then every `intervalMs`; later
+ * failures go to onError and are retried at the next tick.
+ */
+export async function startSelfManagedCerts(opts: SelfManagedLoopOptions): Promise<{ first: SelfManagedSyncResult; stop(): void }> {
+  const first = await syncSelfManagedCerts(opts);
+  opts.onSync?.(first);
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    syncSelfManagedCerts(opts)
+      .then((r) => opts.onSync?.(r), (err: unknown) => opts.onError?.(err instanceof Error ? err : new Error(String(err))))
+      .finally(() => (busy = false));
+  }, opts.intervalMs ?? 3_600_000);
+  timer.unref();
+  return { first, stop: () => clearInterval(timer) };
+}

@@ -1,0 +1,221 @@
+import { CoreV1Api, DiscoveryV1Api, KubeConfig, makeInformer, type Informer, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { isIP } from 'node:net';
+import { UserError } from '../../common/errors.js';
+import type { RegistryFactoryOptions } from './index.js';
+import {
+  SnapshotEmitter,
+  silentLogger,
+  type Endpoint,
+  type PortProtocol,
+  type RegistrySnapshot,
+  type Service,
+  type ServicePort,
+  type ServiceRegistry,
+  type Unsubscribe,
+} from './types.js';
+
+/**
+ * The Kubernetes registry: Services and EndpointSlices through @kubernetes/client-node
+ * informers (list, then watch from the list's resourceVersion; a 410 Gone re-lists;
+ * bookmarks advance the resume point). The informers keep the object caches; every
+ * event rebuilds the snapshot from them, so nothing is applied twice or lost between
+ * a re-list and the next watch. Snapshots are rebuilt at most once per tick.
+ */
+
+type Obj = Record<string, unknown>;
+
+function obj(v: unknown): Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {};
+}
+
+function arr(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+const APP_PROTOCOLS: Record<string, PortProtocol> = {
+  http: 'HTTP',
+  'kubernetes.io/h2c': 'HTTP2',
+  http2: 'HTTP2',
+  h2c: 'HTTP2',
+  grpc: 'GRPC',
+  'grpc-web': 'HTTP',
+  tcp: 'TCP',
+};
+
+/** Istio's protocol selection: appProtocol first, then the port name prefix (`http-…`, `grpc-…`). */
+export function portProtocol(name: string, appProtocol: string | undefined): PortProtocol {
+  const pick = (s: string): PortProtocol | undefined => APP_PROTOCOLS[s.toLowerCase()];
+  if (appProtocol) {
+    const p = pick(appProtocol);
+    if (p) return p;
+  }
+  const prefix = name.split('-')[0] ?? '';
+  return pick(prefix) ?? 'TCP';
+}
+
+/** Services + EndpointSlices (as the API returns them) -> registry snapshot. Pure. */
+export function servicesFromObjects(services: readonly unknown[], slices: readonly unknown[]): RegistrySnapshot {
+  const slicesBySvc = new Map<string, Obj[]>();
+  for (const raw of slices) {
+    const s = obj(raw);
+    const md = obj(s['metadata']);
+    const svc = str(obj(md['labels'])['kubernetes.io/service-name']);
+    const ns = str(md['namespace']);
+    if (!svc || !ns) continue;
+    const key = `${ns}/${svc}`;
+    const list = slicesBySvc.get(key) ?? [];
+    list.push(s);
+    slicesBySvc.set(key, list);
+  }
+  const out: Service[] = [];
+  for (const raw of services) {
+    const s = obj(raw);
+    const md = obj(s['metadata']);
+    const spec = obj(s['spec']);
+    const name = str(md['name']);
+    const namespace = str(md['namespace']);
+    if (!name || !namespace || spec['type'] === 'ExternalName') continue;
+    const ips = [...arr(spec['clusterIPs']), spec['clusterIP']].filter((ip): ip is string => typeof ip === 'string' && isIP(ip) !== 0);
+    const slicesForSvc = slicesBySvc.get(`${namespace}/${name}`) ?? [];
+    const ports: ServicePort[] = [];
+    for (const rawPort of arr(spec['ports'])) {
+      const p = obj(rawPort);
+      const port = p['port'];
+      if (typeof port !== 'number' || (p['protocol'] !== undefined && p['protocol'] !== 'TCP')) continue;
+      const pname = str(p['name']) ?? '';
+      const endpoints: Endpoint[] = [];
+      const seen = new Set<string>();
+      for (const slice of slicesForSvc) {
+        const slicePort = arr(slice['ports']).map(obj).find((sp) => (str(sp['name']) ?? '') === pname);
+        const target = slicePort?.['port'];
+        if (typeof target !== 'number') continue;
+        for (const rawEp of arr(slice['endpoints'])) {
+          const ep = obj(rawEp);
+          // "ready" unset means ready (EndpointSlice API)
+          if (obj(ep['conditions'])['ready'] === false) continue;
+          const labels: Record<string, string> = {};
+          const zone = str(ep['zone']);
+          if (zone) labels['topology.kubernetes.io/zone'] = zone;
+          for (const address of arr(ep['addresses'])) {
+            if (typeof address !== 'string' || isIP(address) === 0 || seen.has(address)) continue;
+            seen.add(address);
+            endpoints.push({ address, port: target, labels });
+          }
+        }
+      }
+      endpoints.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+      ports.push({ name: pname || `port-${port}`, port, protocol: portProtocol(pname, str(p['appProtocol'])), endpoints });
+    }
+    if (ports.length > 0) out.push({ name, namespace, addresses: [...new Set(ips)], ports });
+  }
+  out.sort((a, b) => (a.namespace === b.namespace ? a.name.localeCompare(b.name) : a.namespace.localeCompare(b.namespace)));
+  return { services: out };
+}
+
+export interface KubernetesRegistryOptions extends RegistryFactoryOptions {
+  /** defaults to the usual loading order (KUBECONFIG, ~/.kube/config, in-cluster) */
+  kubeConfig?: KubeConfig;
+  /** delay before restarting an informer after an error, ms */
+  retryMs?: number;
+}
+
+class KubernetesRegistry implements ServiceRegistry {
+  private current: RegistrySnapshot = { services: [] };
+  private readonly emitter = new SnapshotEmitter();
+  private scheduled = false;
+  private closed = false;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly services: Informer<KubernetesObject> & ObjectCache<KubernetesObject>,
+    private readonly slices: Informer<KubernetesObject> & ObjectCache<KubernetesObject>,
+    private readonly opts: KubernetesRegistryOptions,
+  ) {}
+
+  rebuild(): void {
+    this.current = servicesFromObjects(this.services.list(), this.slices.list());
+  }
+
+  /** Coalesces the events of one tick (a re-list delivers many) into one snapshot. */
+  schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (this.closed) return;
+      const before = JSON.stringify(this.current);
+      this.rebuild();
+      if (JSON.stringify(this.current) !== before) this.emitter.emit(this.current);
+    });
+  }
+
+  retry(inf: Informer<KubernetesObject>, what: string, err: unknown): void {
+    if (this.closed) return;
+    (this.opts.log ?? silentLogger).warn({ err: (err as Error)?.message ?? String(err), what }, 'Kubernetes watch failed; retrying');
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (!this.closed) void inf.start();
+    }, this.opts.retryMs ?? 1000);
+    this.timers.add(t);
+  }
+
+  snapshot(): RegistrySnapshot {
+    return this.current;
+  }
+
+  onChange(listener: (s: RegistrySnapshot) => void): Unsubscribe {
+    return this.emitter.on(listener);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    await Promise.all([this.services.stop(), this.slices.stop()]);
+  }
+}
+
+export async function createKubernetesRegistry(opts: KubernetesRegistryOptions = {}): Promise<ServiceRegistry> {
+  let kc = opts.kubeConfig;
+  if (!kc) {
+    kc = new KubeConfig();
+    try {
+      kc.loadFromDefault();
+    } catch (err) {
+      throw new UserError(`kubernetes registry: cannot load a kubeconfig: ${(err as Error).message}`);
+    }
+  }
+  const core = kc.makeApiClient(CoreV1Api);
+  const discovery = kc.makeApiClient(DiscoveryV1Api);
+  const services = makeInformer<KubernetesObject>(kc, '/api/v1/services', () => core.listServiceForAllNamespaces());
+  const slices = makeInformer<KubernetesObject>(kc, '/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces());
+  const reg = new KubernetesRegistry(services, slices, opts);
+
+  // The first sync must succeed: serving an empty registry to connected proxies
+  // would remove all their clusters.
+  let initialError: unknown;
+  const onInitialError = (err: unknown): void => {
+    initialError ??= err;
+  };
+  services.on('error', onInitialError);
+  slices.on('error', onInitialError);
+  await Promise.all([services.start(), slices.start()]);
+  services.off('error', onInitialError);
+  slices.off('error', onInitialError);
+  if (initialError !== undefined) {
+    await reg.close();
+    const e = initialError as { message?: string; statusCode?: number; code?: number };
+    throw new UserError(`kubernetes registry: cannot list Services and EndpointSlices from ${kc.getCurrentCluster()?.server ?? 'the API server'}: ${e.message ?? e.statusCode ?? e.code ?? String(initialError)}`);
+  }
+  reg.rebuild();
+  for (const [inf, what] of [[services, 'services'], [slices, 'endpointslices']] as const) {
+    inf.on('add', () => reg.schedule());
+    inf.on('update', () => reg.schedule());
+    inf.on('delete', () => reg.schedule());
+    inf.on('error', (err: unknown) => reg.retry(inf, what, err));
+  }
+  return reg;
+}

@@ -1,0 +1,188 @@
+import protobuf from 'protobufjs';
+import type { Logger } from '../registry/types.js';
+import { viewKey, type ProxyInfo } from './proxy.js';
+import { urlOfType, type Generation, type Resource, type XdsType } from './resources.js';
+
+/** Where the control plane reports pushes, NACKs and streams (common/metrics.ts' TandemMetrics fits). */
+export interface XdsMetrics {
+  xdsStreamOpened(): void;
+  xdsStreamClosed(): void;
+  recordXdsPush(type: string, count?: number): void;
+  recordXdsNack(type: string): void;
+}
+
+export interface TypeStatus {
+  wildcard: boolean;
+  names: string[];
+  sentVersion: string;
+  ackedVersion: string;
+  /** names of the resources the proxy last ACKed: its last good configuration */
+  acked: string[];
+  acks: number;
+  nacks: number;
+  lastError?: string;
+}
+
+export interface ProxyStatus {
+  id: string;
+  protocol: 'sotw' | 'delta';
+  types: Partial<Record<XdsType, TypeStatus>>;
+}
+
+export interface XdsStats {
+  streams: number;
+  pushes: number;
+  nacks: number;
+  generations: number;
+  version: string;
+}
+
+/** A subscription as streams hold it; `key` identifies equal subscriptions (same names, same wildcard). */
+export interface Subscription {
+  wildcard: boolean;
+  names: ReadonlySet<string>;
+  key: string;
+}
+
+// Proxies of one workload subscribe to the same names in the same order: intern by the
+// raw list so that sorting and keying happen once, not once per proxy.
+const interned = new Map<string, Subscription>();
+const INTERN_MAX = 4096;
+
+export function subscription(wildcard: boolean, names: Iterable<string>): Subscription {
+  const list = [...names];
+  const raw = `${wildcard ? '*' : ''}|${list.join('\n')}`;
+  const hit = interned.get(raw);
+  if (hit) return hit;
+  const set = new Set(list);
+  const sub = { wildcard, names: set, key: `${wildcard ? '*' : ''}|${[...set].sort().join('\n')}` };
+  if (interned.size >= INTERN_MAX) interned.clear();
+  interned.set(raw, sub);
+  return sub;
+}
+
+type ResourceMap = ReadonlyMap<string, Resource>;
+
+/**
+ * What streams need from the server: the current generation, and resolution, diffing
+ * and response encoding, each memoised so that N proxies with the same view and
+ * subscription cost one computation, not N. Resolved sets are immutable and shared:
+ * streams compare them by identity and never modify them.
+ */
+export class AdsContext {
+  private current: Generation;
+  private readonly resolved = new WeakMap<Generation, Map<string, ResourceMap>>();
+  private readonly diffs = new WeakMap<ResourceMap, WeakMap<ResourceMap, ResourceMap>>();
+  private readonly sames = new WeakMap<ResourceMap, WeakMap<ResourceMap, boolean>>();
+  private readonly bodies = new WeakMap<ResourceMap, Buffer>();
+  readonly stats: XdsStats;
+
+  constructor(
+    initial: Generation,
+    readonly log: Logger,
+    private readonly metrics: XdsMetrics | undefined,
+  ) {
+    this.current = initial;
+    this.stats = { streams: 0, pushes: 0, nacks: 0, generations: 1, version: initial.version };
+  }
+
+  generation(): Generation {
+    return this.current;
+  }
+
+  setGeneration(gen: Generation): void {
+    this.current = gen;
+    this.stats.generations += 1;
+    this.stats.version = gen.version;
+  }
+
+  /** The resources of `type` a proxy receives: its whole view for a wildcard subscription, plus the named ones that exist. */
+  resolve(gen: Generation, proxy: ProxyInfo, type: XdsType, sub: Subscription): ResourceMap {
+    const key = `${type}|${viewKey(proxy)}|${sub.key}`;
+    let perGen = this.resolved.get(gen);
+    if (!perGen) {
+      perGen = new Map();
+      this.resolved.set(gen, perGen);
+    }
+    const hit = perGen.get(key);
+    if (hit) return hit;
+    const view = gen.view(proxy);
+    // Listeners: a sidecar's wildcard gets its capture listeners; gRPC API listeners are only ever named.
+    const set = new Map<string, Resource>(sub.wildcard ? (type === 'listener' ? view.listener : [...gen.global[type], ...view[type]]) : []);
+    for (const n of sub.names) {
+      const r = view[type].get(n) ?? gen.global[type].get(n);
+      if (r) set.set(n, r);
+    }
+    perGen.set(key, set);
+    return set;
+  }
+
+  /** The members of `next` that are new or different in `prev`. */
+  changed(prev: ResourceMap, next: ResourceMap): ResourceMap {
+    let inner = this.diffs.get(prev);
+    const hit = inner?.get(next);
+    if (hit) return hit;
+    const out = new Map<string, Resource>();
+    for (const [name, r] of next) if (prev.get(name) !== r) out.set(name, r);
+    if (!inner) {
+      inner = new WeakMap();
+      this.diffs.set(prev, inner);
+    }
+    inner.set(next, out);
+    return out;
+  }
+
+  same(a: ResourceMap, b: ResourceMap): boolean {
+    if (a === b) return true;
+    if (a.size !== b.size) return false;
+    let inner = this.sames.get(a);
+    const hit = inner?.get(b);
+    if (hit !== undefined) return hit;
+    let eq = true;
+    for (const [k, v] of a) {
+      if (b.get(k) !== v) {
+        eq = false;
+        break;
+      }
+    }
+    if (!inner) {
+      inner = new WeakMap();
+      this.sames.set(a, inner);
+    }
+    inner.set(b, eq);
+    return eq;
+  }
+
+  /** version_info, resources and type_url of a DiscoveryResponse; the stream appends its nonce. */
+  responseBody(gen: Generation, type: XdsType, resources: ResourceMap): Buffer {
+    const hit = this.bodies.get(resources);
+    if (hit) return hit;
+    const w = protobuf.Writer.create();
+    w.uint32((1 << 3) | 2).string(gen.version);
+    for (const r of resources.values()) w.uint32((2 << 3) | 2).bytes(r.any);
+    w.uint32((4 << 3) | 2).string(urlOfType(type));
+    const body = Buffer.from(w.finish());
+    this.bodies.set(resources, body);
+    return body;
+  }
+
+  recordPush(type: XdsType): void {
+    this.stats.pushes += 1;
+    this.metrics?.recordXdsPush(urlOfType(type));
+  }
+
+  recordNack(type: XdsType): void {
+    this.stats.nacks += 1;
+    this.metrics?.recordXdsNack(urlOfType(type));
+  }
+
+  streamOpened(): void {
+    this.stats.streams += 1;
+    this.metrics?.xdsStreamOpened();
+  }
+
+  streamClosed(): void {
+    this.stats.streams -= 1;
+    this.metrics?.xdsStreamClosed();
+  }
+}

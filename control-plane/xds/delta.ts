@@ -1,0 +1,163 @@
+import protobuf from 'protobufjs';
+import { subscription, type AdsContext, type ProxyStatus, type Subscription, type TypeStatus } from './context.js';
+import { proxyFromNode, type ProxyInfo } from './proxy.js';
+import { PUSH_ORDER, typeOfUrl, urlOfType, type Generation, type Resource, type XdsType } from './resources.js';
+
+/**
+ * One incremental ADS stream (DeltaAggregatedResources). Per type it tracks the
+ * subscription and the version of every resource the client holds; responses
+ * carry only resources that are new or changed for the client, and
+ * `removed_resources` for those it holds or asked for that do not exist.
+ * Subscription changes apply whatever the nonce (they are deltas); a NACK puts
+ * the client's holdings back to what it last ACKed.
+ */
+
+type Json = Record<string, unknown>;
+
+interface TypeState {
+  wildcard: boolean;
+  names: Set<string>;
+  sub: Subscription;
+  /** name -> resource version the client holds, as far as we know */
+  known: Map<string, string>;
+  acked: Map<string, string>;
+  nonce: string;
+  sentVersion: string;
+  ackedVersion: string;
+  acks: number;
+  nacks: number;
+  lastError?: string;
+}
+
+const W = (o: unknown): string[] => (Array.isArray(o) ? o.map(String) : []);
+
+export class DeltaStream {
+  proxy: ProxyInfo | undefined;
+  private readonly states = new Map<XdsType, TypeState>();
+  private nonces = 0;
+  private closed = false;
+
+  constructor(
+    private readonly ctx: AdsContext,
+    private readonly send: (body: Buffer) => void,
+    private readonly fail: (message: string) => void,
+  ) {}
+
+  onRequest(req: Json): void {
+    if (this.closed) return;
+    if (!this.proxy) {
+      if (!req['node']) {
+        this.fail('the first DeltaDiscoveryRequest on a stream must carry node');
+        return;
+      }
+      this.proxy = proxyFromNode(req['node']);
+      this.ctx.log.info({ proxy: this.proxy.id, namespace: this.proxy.namespace }, 'delta xDS stream opened');
+    }
+    const type = typeOfUrl(typeof req['type_url'] === 'string' ? req['type_url'] : '');
+    if (!type) return;
+    const subscribe = W(req['resource_names_subscribe']);
+    const unsubscribe = W(req['resource_names_unsubscribe']);
+    const nonce = typeof req['response_nonce'] === 'string' ? req['response_nonce'] : '';
+    let st = this.states.get(type);
+    const first = st === undefined;
+    if (!st) {
+      const initial = new Map(Object.entries((req['initial_resource_versions'] as Record<string, string> | undefined) ?? {}));
+      st = {
+        wildcard: subscribe.length === 0 || subscribe.includes('*'),
+        names: new Set(),
+        sub: subscription(false, []),
+        known: initial,
+        acked: new Map(initial),
+        nonce: '',
+        sentVersion: '',
+        ackedVersion: '',
+        acks: 0,
+        nacks: 0,
+      };
+      this.states.set(type, st);
+    } else if (nonce !== '') {
+      const err = req['error_detail'] as Json | undefined;
+      if (err && (Number(err['code'] ?? 0) !== 0 || (typeof err['message'] === 'string' && err['message'] !== ''))) {
+        st.nacks += 1;
+        st.lastError = String(err['message'] ?? '');
+        st.known = new Map(st.acked);
+        this.ctx.recordNack(type);
+        this.ctx.log.warn({ proxy: this.proxy.id, type: urlOfType(type), nonce, error_detail: err['message'] }, 'delta xDS NACK: the proxy keeps its last good configuration');
+      } else if (nonce === st.nonce) {
+        st.acks += 1;
+        st.acked = new Map(st.known);
+        st.ackedVersion = st.sentVersion;
+      }
+    }
+    for (const n of subscribe) if (n !== '*') st.names.add(n);
+    if (subscribe.includes('*')) st.wildcard = true;
+    for (const n of unsubscribe) {
+      if (n === '*') st.wildcard = false;
+      st.names.delete(n);
+      st.known.delete(n);
+    }
+    if (first || subscribe.length > 0 || unsubscribe.length > 0) st.sub = subscription(st.wildcard, st.names);
+    if (first || subscribe.length > 0) this.push(type, this.ctx.generation(), first ? 'all' : new Set(subscribe));
+  }
+
+  onGeneration(gen: Generation): void {
+    if (this.closed || !this.proxy) return;
+    for (const type of PUSH_ORDER) if (this.states.has(type)) this.push(type, gen, undefined);
+  }
+
+  /**
+   * Sends what the client lacks. `asked` lists names just subscribed (or 'all' on the
+   * first request): those that do not exist are reported as removed, once.
+   */
+  private push(type: XdsType, gen: Generation, asked: Set<string> | 'all' | undefined): void {
+    const st = this.states.get(type);
+    if (!st || !this.proxy) return;
+    const want = this.ctx.resolve(gen, this.proxy, type, st.sub);
+    const changed: Resource[] = [];
+    for (const r of want.values()) if (st.known.get(r.name) !== r.version) changed.push(r);
+    const removed: string[] = [];
+    for (const name of st.known.keys()) if (!want.has(name)) removed.push(name);
+    if (asked && asked !== 'all') for (const n of asked) if (n !== '*' && !want.has(n) && !st.known.has(n)) removed.push(n);
+    if (changed.length === 0 && removed.length === 0 && asked !== 'all') return;
+    const nonce = String(++this.nonces);
+    const w = protobuf.Writer.create();
+    w.uint32((1 << 3) | 2).string(gen.version);
+    for (const r of changed) {
+      const res = protobuf.Writer.create();
+      res.uint32((1 << 3) | 2).string(r.version);
+      res.uint32((2 << 3) | 2).bytes(r.any);
+      res.uint32((3 << 3) | 2).string(r.name);
+      w.uint32((2 << 3) | 2).bytes(res.finish());
+    }
+    w.uint32((4 << 3) | 2).string(urlOfType(type));
+    w.uint32((5 << 3) | 2).string(nonce);
+    for (const n of removed) w.uint32((6 << 3) | 2).string(n);
+    for (const r of changed) st.known.set(r.name, r.version);
+    for (const n of removed) st.known.delete(n);
+    st.nonce = nonce;
+    st.sentVersion = gen.version;
+    this.ctx.recordPush(type);
+    this.send(Buffer.from(w.finish()));
+  }
+
+  status(): ProxyStatus {
+    const types: Partial<Record<XdsType, TypeStatus>> = {};
+    for (const [type, st] of this.states) {
+      types[type] = {
+        wildcard: st.wildcard,
+        names: [...st.names],
+        sentVersion: st.sentVersion,
+        ackedVersion: st.ackedVersion,
+        acked: [...st.acked.keys()],
+        acks: st.acks,
+        nacks: st.nacks,
+        ...(st.lastError !== undefined ? { lastError: st.lastError } : {}),
+      };
+    }
+    return { id: this.proxy?.id ?? '', protocol: 'delta', types };
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}

@@ -1,0 +1,187 @@
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { ensureCerts } from '../certs/ensure.js';
+import { DEFAULT_NAMESPACE, DEFAULT_SERVICE } from '../certs/names.js';
+import { UserError } from '../common/errors.js';
+import { getMetrics } from '../common/metrics.js';
+import { DEFAULT_MONITORING_PORT, ReadinessGate, startMonitoringServer } from '../common/monitoring.js';
+import { createRegistry, kubernetesConfigured } from '../control-plane/registry/index.js';
+import { startControlPlane } from '../control-plane/server.js';
+import { loadInjector } from '../webhook/injector.js';
+import { DEFAULT_WEBHOOK_PORT, startWebhookServer, type WebhookServer } from '../webhook/server.js';
+import type { ControlPlane } from '../control-plane/server.js';
+
+/**
+ * `tandem serve`: the webhook, the xDS server and the monitoring endpoints in one
+ * process, like istiod. With no cluster configured it runs on embedded defaults:
+ * a self-signed CA and serving certificate in the state directory (valid for
+ * localhost) and a file registry there, so `npm start` works on a bare machine.
+ */
+
+/**
+ * Where the webhook's certificate comes from:
+ * - `local`: created in the state directory (embedded default, no cluster);
+ * - `secret`: self-managed in a cluster: kept in a Secret, renewed, caBundle patched;
+ * - `files`: read from `certDir` (a Secret mounted by cert-manager or the admin), reloaded on change.
+ */
+export type CertMode = 'local' | 'secret' | 'files';
+export const CERT_MODES: readonly CertMode[] = ['local', 'secret', 'files'];
+
+export interface ServeOptions {
+  /** where state lives (certificates, the local registry file) */
+  stateDir: string;
+  /** listen address for all servers; loopback in embedded mode, all interfaces in a cluster */
+  host?: string;
+  webhookPort?: number;
+  xdsPort?: number;
+  monitoringPort?: number;
+  /** default: `secret` in a cluster, `local` otherwise; `files` when only certDir is given */
+  certMode?: CertMode;
+  certDir?: string;
+  /** `kubernetes` or `file:PATH`; default: Kubernetes when configured, else the state dir's file */
+  registry?: string;
+  config?: string;
+  templates?: string;
+  service?: string;
+  namespace?: string;
+  /**
+   * On close, how long to keep serving after readiness turns false, so that endpoints and
+   * load balancers stop sending before the listeners close (default 0: the manifests'
+   * preStop hook already waits before SIGTERM).
+   */
+  drainDelayMs?: number;
+  /** how often self-managed mode re-checks its Secret */
+  certSyncMs?: number;
+  logger?: Logger;
+}
+
+export interface RunningServe {
+  webhook: WebhookServer;
+  controlPlane: ControlPlane;
+  monitoringPort: number;
+  readiness: ReadinessGate;
+  /** what to tell a person who just started it */
+  banner: string;
+  /** readiness goes false, then the webhook drains, xDS streams end, monitoring stops */
+  close(): Promise<void>;
+}
+
+const SAMPLE_REGISTRY = `# tandem's local service registry (tandem serve --registry file:PATH).
+# Edit it while tandem runs: changes are pushed to connected proxies.
+services: []
+# services:
+#   - name: hello
+#     namespace: default
+#     ports: [{ name: http, port: 8080, protocol: HTTP }]
+#     endpoints: [{ address: 127.0.0.1 }]
+`;
+
+export function defaultCertMode(opts: Pick<ServeOptions, 'certMode' | 'certDir'>, inCluster: boolean): CertMode {
+  if (opts.certMode) return opts.certMode;
+  if (opts.certDir) return 'files';
+  return inCluster ? 'secret' : 'local';
+}
+
+type Closer = { close(): Promise<void> | void };
+
+export async function serve(opts: ServeOptions): Promise<RunningServe> {
+  const log = opts.logger ?? pino({ name: 'tandem' }, pino.destination(2));
+  const inCluster = kubernetesConfigured();
+  const host = opts.host ?? (inCluster ? '0.0.0.0' : '127.0.0.1');
+  const stateDir = resolve(opts.stateDir);
+  const service = opts.service ?? DEFAULT_SERVICE;
+  const namespace = opts.namespace ?? DEFAULT_NAMESPACE;
+  const certMode = defaultCertMode(opts, inCluster);
+  if (certMode === 'files' && !opts.certDir) throw new UserError('--cert-mode files needs --cert-dir DIR (the mounted certificate Secret)');
+  const metrics = getMetrics();
+
+  // Fail on bad config or templates before anything listens.
+  const injector = await loadInjector({ configPath: opts.config, templatesDir: opts.templates });
+
+  const readiness = new ReadinessGate(['certificates', 'registry']);
+  const started: Closer[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const part of started.splice(0).reverse()) await part.close();
+  };
+  try {
+    // Monitoring first: the kubelet's liveness probe must answer while certificates and the
+    // registry are still being prepared (readiness says what is missing).
+    const monitoring = await startMonitoringServer({ host, port: opts.monitoringPort ?? DEFAULT_MONITORING_PORT, metrics, ready: readiness.check });
+    started.push(monitoring);
+
+    const certDir = certMode === 'files' ? resolve(opts.certDir as string) : resolve(opts.certDir ?? join(stateDir, 'certs'));
+    if (certMode === 'local') {
+      const certs = await ensureCerts({ dir: certDir, service, namespace, local: true });
+      log.info({ dir: certDir, issued: certs.issued, reason: certs.reason }, 'webhook certificates ready');
+    } else if (certMode === 'secret') {
+      const [{ KubeConfig }, { startSelfManagedCerts }] = await Promise.all([import('@kubernetes/client-node'), import('../certs/sync.js')]);
+      const kubeConfig = new KubeConfig();
+      kubeConfig.loadFromDefault();
+      const sync = await startSelfManagedCerts({
+        kubeConfig,
+        dir: certDir,
+        service,
+        namespace,
+        // Replicas pick up each other's renewals within minutes; renewal itself happens at 2/3 of the lifetime.
+        intervalMs: opts.certSyncMs ?? 300_000,
+        onSync: (r) => log.info({ action: r.secret.action, reason: r.secret.reason, wroteFiles: r.wroteFiles }, 'webhook certificates synced'),
+        onError: (err) => log.error({ err }, 'webhook certificate sync failed; retrying at the next interval'),
+      });
+      started.push({ close: () => sync.stop() });
+    }
+
+    const webhook = await startWebhookServer({ host, port: opts.webhookPort ?? DEFAULT_WEBHOOK_PORT, certDir, injector, service, namespace, metrics });
+    started.push(webhook);
+    readiness.set('certificates', true);
+
+    let registrySpec = opts.registry ?? (inCluster ? 'kubernetes' : `file:${join(stateDir, 'registry.yaml')}`);
+    if (!opts.registry && registrySpec.startsWith('file:')) {
+      const file = registrySpec.slice('file:'.length);
+      if (!existsSync(file)) {
+        await mkdir(stateDir, { recursive: true });
+        await writeFile(file, SAMPLE_REGISTRY);
+      }
+      registrySpec = `file:${file}`;
+    }
+    const registry = await createRegistry(registrySpec, { log: log.child({ part: 'registry' }) });
+    started.push(registry);
+    const controlPlane = await startControlPlane({ host, port: opts.xdsPort ?? 15010, registry, log: log.child({ part: 'xds' }), metrics });
+    started.push(controlPlane);
+    readiness.set('registry', true);
+
+    const shown = host === '0.0.0.0' ? '127.0.0.1' : host;
+    const banner = [
+      `tandem serve: webhook https://${shown}:${webhook.port}/inject, xDS ${shown}:${controlPlane.port}, metrics http://${shown}:${monitoring.port}/metrics`,
+      `  certificates: ${certMode} (${certDir})   registry: ${registrySpec}`,
+      `  try it:  curl --cacert ${join(certDir, 'ca.crt')} -H 'content-type: application/json' --data @test/fixtures/admission-review.json https://localhost:${webhook.port}/inject`,
+      `           node bin/tandem inject -f ../shared/conformance/istio-inject/hello.yaml`,
+    ].join('\n');
+
+    let closing: Promise<void> | undefined;
+    return {
+      webhook,
+      controlPlane,
+      monitoringPort: monitoring.port,
+      readiness,
+      banner,
+      close() {
+        closing ??= (async () => {
+          readiness.drain();
+          if (opts.drainDelayMs) await new Promise((r) => setTimeout(r, opts.drainDelayMs));
+          // Both stop accepting at once; the webhook finishes its in-flight admissions while the
+          // xDS streams end. Then the registry and certificate sync stop; monitoring goes last.
+          await Promise.all([webhook.close(), controlPlane.close()]);
+          started.splice(started.indexOf(webhook), 1);
+          started.splice(started.indexOf(controlPlane), 1);
+          await stopAll();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await stopAll().catch(() => undefined);
+    throw err;
+  }
+}

@@ -217,3 +217,20 @@ t.test('bad flags are user errors', async (t) => {
     t.match(r.stderr, message);
   }
 });
+
+t.test('every flag the shipped manifests pass to serve exists', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const help = spawnSync(process.execPath, ['bin/tandem', 'serve', '--help'], { cwd: repo, encoding: 'utf8' });
+  t.equal(help.status, 0);
+  const files = ['manifests/base/deployment.yaml', 'manifests/overlays/cert-manager/deployment-files-mode.yaml'];
+  let seen = 0;
+  for (const file of files) {
+    const flags = [...readFileSync(join(repo, file), 'utf8').matchAll(/^\s*- (--[a-z-]+)(=|$)/gm)].map((m) => m[1] as string);
+    t.ok(flags.length > 0, `${file} passes flags`);
+    for (const flag of flags) {
+      seen++;
+      t.match(help.stdout, new RegExp(`\\s${flag}[ ,=]`), `${file}: serve knows ${flag}`);
+    }
+  }
+  t.ok(seen >= 3);
+});

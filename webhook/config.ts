@@ -1,5 +1,7 @@
 import { parse as parseYaml } from 'yaml';
+import { DEFAULT_XDS_ADDRESS } from '../control-plane/bootstrap.js';
 import { UserError } from '../common/errors.js';
+import { DEFAULT_PROXY_CONFIG, mergeProxyConfig, type ProxyConfigSettings } from './proxy-config.js';
 import { selectorProblem, type LabelSelector } from './selectors.js';
 
 /**
@@ -49,6 +51,12 @@ export interface InjectorConfig {
   /** Resources of the capture init container; defaults to the proxy's, as in Istio. */
   init: { resources: Resources };
   capture: CaptureDefaults;
+  /** Rewrite app probes to the proxy's status port (Istio's sidecarInjectorWebhook.rewriteAppHTTPProbe). */
+  rewriteAppHTTPProbers: boolean;
+  /** Point prometheus.io/* scrape annotations at the proxy (Istio's meshConfig.enablePrometheusMerge). */
+  enablePrometheusMerge: boolean;
+  /** Mesh-wide ProxyConfig (Istio's meshConfig.defaultConfig), under each pod's proxy.istio.io/config. */
+  proxyConfig: ProxyConfigSettings;
 }
 
 export const DEFAULT_CONFIG: InjectorConfig = {
@@ -58,7 +66,7 @@ export const DEFAULT_CONFIG: InjectorConfig = {
   revision: 'default',
   nativeSidecars: true,
   images: { proxy: 'docker.io/envoyproxy/envoy:v1.36.2', init: 'ghcr.io/tandem-mesh/tandem:0.1.0' },
-  xdsAddress: 'tandem.tandem-system.svc:15010',
+  xdsAddress: DEFAULT_XDS_ADDRESS,
   clusterId: 'Kubernetes',
   meshId: 'cluster.local',
   proxy: {
@@ -79,6 +87,9 @@ export const DEFAULT_CONFIG: InjectorConfig = {
     excludeOutboundPorts: '',
     kubevirtInterfaces: '',
   },
+  rewriteAppHTTPProbers: true,
+  enablePrometheusMerge: true,
+  proxyConfig: DEFAULT_PROXY_CONFIG,
 };
 
 export const ENVOY_LOG_LEVELS: readonly string[] = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 'critical', 'off'];
@@ -180,7 +191,7 @@ export function injectorConfigFrom(doc: unknown, source = 'injector config'): In
   const d = DEFAULT_CONFIG;
   const top = r.obj(doc, '', [
     'policy', 'neverInjectSelector', 'alwaysInjectSelector', 'revision', 'nativeSidecars', 'images',
-    'xdsAddress', 'clusterId', 'meshId', 'proxy', 'init', 'capture',
+    'xdsAddress', 'clusterId', 'meshId', 'proxy', 'init', 'capture', 'rewriteAppHTTPProbers', 'enablePrometheusMerge', 'proxyConfig',
   ]);
   const images = r.obj(top.images ?? {}, 'images', ['proxy', 'init', 'pullPolicy']);
   const proxy = r.obj(top.proxy ?? {}, 'proxy', ['uid', 'gid', 'logLevel', 'componentLogLevel', 'resources']);
@@ -222,6 +233,9 @@ export function injectorConfigFrom(doc: unknown, source = 'injector config'): In
       excludeOutboundPorts: r.str(capture.excludeOutboundPorts, 'capture.excludeOutboundPorts', d.capture.excludeOutboundPorts),
       kubevirtInterfaces: r.str(capture.kubevirtInterfaces, 'capture.kubevirtInterfaces', d.capture.kubevirtInterfaces),
     },
+    rewriteAppHTTPProbers: r.bool(top.rewriteAppHTTPProbers, 'rewriteAppHTTPProbers', d.rewriteAppHTTPProbers),
+    enablePrometheusMerge: r.bool(top.enablePrometheusMerge, 'enablePrometheusMerge', d.enablePrometheusMerge),
+    proxyConfig: mergeProxyConfig(d.proxyConfig, top.proxyConfig, `${source}: proxyConfig`),
   };
   return cfg;
 }

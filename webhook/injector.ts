@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import type { V1Volume } from '@kubernetes/client-node';
-import { renderBootstrap } from '../control-plane/bootstrap.js';
+import type { V1Container, V1Volume } from '@kubernetes/client-node';
+import { parseAppProbe, renderBootstrap } from '../control-plane/bootstrap.js';
 import { UserError } from '../common/errors.js';
 import { captureSettings, iptablesArgs, validateCaptureDefaults } from './capture.js';
 import { canonicalLabels, workloadOf } from './canonical.js';
@@ -9,8 +9,13 @@ import {
   CANONICAL_NAME_LABEL, CANONICAL_REVISION_LABEL, DEFAULT_CONTAINER_ANNOTATION, DEFAULT_LOGS_CONTAINER_ANNOTATION,
   NATIVE_SIDECAR_ANNOTATION, REV_LABEL, STATUS_ANNOTATION, TLS_MODE_LABEL, parseIstioBool,
 } from './labels.js';
-import { OVERRIDES_ANNOTATION, mergeUserContainer, takeUserOverrides } from './overrides.js';
+import { SIDECAR_TEMPLATE, TEMPLATES_ANNOTATION, applyOverlay, requestedTemplates, type NamedTemplate } from './named-templates.js';
+import { OVERRIDES_ANNOTATION, mergeUserContainer, takeUserOverrides, type Overrides } from './overrides.js';
 import { decide } from './policy.js';
+import { proxyLifecycle } from './lifecycle.js';
+import { KUBE_APP_PROBERS_ENV, REWRITE_PROBES_ANNOTATION, boolAnnotation, envOf, previousProbers, probersJson, rewriteAppProbes, setEnv, type AppProbers } from './probes.js';
+import { MERGED_METRICS_PORT, PROMETHEUS_ENV, prometheusMerge } from './prometheus.js';
+import { podProxyConfig, type ProxyConfigSettings } from './proxy-config.js';
 import { componentLogLevelProblem, proxyOptions } from './proxy-options.js';
 import { proxyResources, resourcesFromAnnotations } from './resources.js';
 import { removePreviousInjection, type InjectionStatus } from './status.js';
@@ -57,7 +62,7 @@ export async function loadInjector(opts: LoadInjectorOptions = {}): Promise<Inje
   const injector: Injector = { revision: config.revision, config, templates };
   // Render once with real values: a broken template is a startup error, not an admission failure.
   const sample: Pod = { metadata: { name: 'template-check', namespace: 'default', labels: { app: 'template-check' } }, spec: { containers: [{ name: 'app', image: 'app' }] } };
-  validateRendered(templates, sidecarValues(injector, sample, captureSettings(config.capture, undefined)));
+  validateRendered(templates, sidecarValues(injector, sample, captureSettings(config.capture, undefined), { proxyConfig: config.proxyConfig, hold: true, probers: {}, probersText: '' }));
   return injector;
 }
 
@@ -74,10 +79,10 @@ function explicitGid(c: InjectorConfig): number | undefined {
 const BOOTSTRAP_CACHE_SIZE = 256;
 const bootstrapCache = new WeakMap<Injector, Map<string, string>>();
 
-function cachedBootstrap(inj: Injector, labels: Record<string, string>, appPorts: number[]): string {
+function cachedBootstrap(inj: Injector, labels: Record<string, string>, appPorts: number[], probers: AppProbers, probersText: string): string {
   let cache = bootstrapCache.get(inj);
   if (!cache) bootstrapCache.set(inj, (cache = new Map()));
-  const key = JSON.stringify([labels, appPorts]);
+  const key = JSON.stringify([labels, appPorts]) + probersText;
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
   const c = inj.config;
@@ -93,6 +98,7 @@ function cachedBootstrap(inj: Injector, labels: Record<string, string>, appPorts
       meshId: c.meshId,
       labels,
       appPorts,
+      ...(Object.keys(probers).length > 0 ? { appProbes: probers as Record<string, unknown> } : {}),
       logLevel: c.proxy.logLevel,
     }),
   );
@@ -101,12 +107,37 @@ function cachedBootstrap(inj: Injector, labels: Record<string, string>, appPorts
   return json;
 }
 
-function sidecarValues(inj: Injector, pod: Pod, capture: ReturnType<typeof captureSettings>): SidecarValues {
+/** The values that do not depend on the pod: all a named template's metadata may use. */
+function configLevelValues(c: InjectorConfig): Record<string, unknown> {
+  return {
+    initImage: c.images.init,
+    imagePullPolicy: c.images.pullPolicy,
+    proxyUID: c.proxy.uid,
+    proxyGID: c.proxy.gid,
+    revision: c.revision,
+    xdsAddress: c.xdsAddress,
+    clusterId: c.clusterId,
+    meshId: c.meshId,
+  };
+}
+
+/** Per-pod facts the values depend on beyond the pod itself. */
+interface PodExtras {
+  proxyConfig: ProxyConfigSettings;
+  /** the proxy must hold the app with a postStart hook (classic sidecar) */
+  hold: boolean;
+  probers: AppProbers;
+  /** probersJson(probers), '' when none: the sidecar's variable and part of the bootstrap cache key */
+  probersText: string;
+}
+
+function sidecarValues(inj: Injector, pod: Pod, capture: ReturnType<typeof captureSettings>, x: PodExtras): SidecarValues {
   const c = inj.config;
   const proxy = proxyOptions(c, pod.metadata?.annotations);
   const labels = pod.metadata?.labels ?? {};
   const appPorts = (pod.spec?.containers ?? []).flatMap((ct) => (ct.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => p.containerPort));
-  const bootstrap = cachedBootstrap(inj, labels, appPorts);
+  const bootstrap = cachedBootstrap(inj, labels, appPorts, x.probers, x.probersText);
+  const drain = x.proxyConfig.terminationDrainSeconds;
   return {
     initImage: c.images.init,
     proxyImage: proxy.image,
@@ -119,7 +150,11 @@ function sidecarValues(inj: Injector, pod: Pod, capture: ReturnType<typeof captu
     bootstrap,
     proxyLogLevel: proxy.logLevel,
     componentLogLevelArgs: proxy.componentLogLevel === '' ? [] : ['--component-log-level', proxy.componentLogLevel],
-    concurrency: '2',
+    concurrency: String(x.proxyConfig.concurrency),
+    // 0 means "every core", which is Envoy's own default when the flag is absent.
+    concurrencyArgs: x.proxyConfig.concurrency > 0 ? ['--concurrency', String(x.proxyConfig.concurrency)] : [],
+    drainArgs: drain > 0 ? ['--drain-time-s', String(drain), '--drain-strategy', 'immediate'] : [],
+    proxyLifecycle: proxyLifecycle({ hold: x.hold, drainSeconds: drain }),
     revision: c.revision,
     xdsAddress: c.xdsAddress,
     clusterId: c.clusterId,
@@ -130,6 +165,13 @@ function sidecarValues(inj: Injector, pod: Pod, capture: ReturnType<typeof captu
 /** Pods are plain JSON (they arrive as JSON); this is several times faster than structuredClone. */
 function cloneJson<T>(x: T): T {
   return JSON.parse(JSON.stringify(x)) as T;
+}
+
+const PROXY_NAME = 'istio-proxy';
+
+/** Only probes tandem's Envoy bootstrap can serve on :15020 are rewritten; the rest keep working as written. */
+function canForward(key: string, prober: AppProbers[string]): boolean {
+  return parseAppProbe(key, prober) !== undefined;
 }
 
 function nativeSidecar(inj: Injector, annotations: Record<string, string>): boolean {
@@ -151,35 +193,132 @@ export function injectPod(pod: Pod, ctx: InjectionContext, injector: Injector): 
   out.spec ??= { containers: [] };
   const spec = out.spec;
   spec.containers ??= [];
+  const config = injector.config;
+  const t = injector.templates;
+  // Before the previous injection goes: its proxy recorded the original probes of already-rewritten ones.
+  const existing = [...(spec.initContainers ?? []), ...spec.containers];
+  const previous = previousProbers(existing);
+  const previousScrape = envOf(existing, PROMETHEUS_ENV);
   removePreviousInjection(out, warnings);
 
-  const annotations: Record<string, string> = { ...(out.metadata.annotations ?? {}) };
+  let annotations: Record<string, string> = { ...(out.metadata.annotations ?? {}) };
   delete annotations[STATUS_ANNOTATION];
+  delete annotations[OVERRIDES_ANNOTATION];
   const labels: Record<string, string> = { ...(out.metadata.labels ?? {}) };
-  const templatesAnnotation = annotations['inject.istio.io/templates'];
-  if (templatesAnnotation !== undefined && templatesAnnotation.split(',').some((t) => t.trim() !== 'sidecar')) {
-    warnings.push(`annotation inject.istio.io/templates="${templatesAnnotation}" is not supported yet; injected the default sidecar`);
+
+  const selected = requestedTemplates(annotations[TEMPLATES_ANNOTATION], t.named);
+  const withSidecar = selected.includes(SIDECAR_TEMPLATE);
+  const overlays = selected.filter((n) => n !== SIDECAR_TEMPLATE).map((n) => t.named.get(n) as NamedTemplate);
+  // Template metadata first, and it wins: its annotations steer what follows, as Istio's template merge does.
+  if (overlays.length > 0) {
+    const cv = configLevelValues(config);
+    for (const o of overlays) {
+      const m = o.metadata(cv);
+      Object.assign(annotations, m.annotations);
+      Object.assign(labels, m.labels);
+    }
   }
 
-  const capture = captureSettings(injector.config.capture, annotations);
+  const capture = captureSettings(config.capture, annotations);
   const native = nativeSidecar(injector, annotations);
+  const proxyConfig = podProxyConfig(config.proxyConfig, annotations, warnings);
+  // A native sidecar's startupProbe already holds the containers after it; a classic one needs the postStart wait.
+  const hold = withSidecar && proxyConfig.holdApplicationUntilProxyStarts && !native;
+  const grace = spec.terminationGracePeriodSeconds ?? 30;
+  if (withSidecar && proxyConfig.terminationDrainSeconds >= grace) {
+    warnings.push(`terminationDrainDuration ${proxyConfig.terminationDrainSeconds}s is not shorter than the pod's terminationGracePeriodSeconds (${grace}s): the proxy is killed before its drain ends`);
+  }
 
-  // Labels first: the proxy's bootstrap carries them as node metadata.
-  const workload = ctx.workload ?? workloadOf(out);
-  const canonical = canonicalLabels(labels, workload);
-  labels[TLS_MODE_LABEL] ??= 'istio';
-  labels[CANONICAL_NAME_LABEL] ??= canonical.name;
-  labels[CANONICAL_REVISION_LABEL] ??= canonical.revision;
+  // Probe rewrite and metrics merge point at the proxy's status port: only with a proxy.
+  const probers = withSidecar && boolAnnotation(annotations, REWRITE_PROBES_ANNOTATION, config.rewriteAppHTTPProbers)
+    ? rewriteAppProbes([...spec.containers, ...(spec.initContainers ?? []).filter((c) => c.restartPolicy === 'Always')], PROXY_NAME, previous, canForward)
+    : {};
+  let prometheus = withSidecar ? prometheusMerge(annotations, config.enablePrometheusMerge) : undefined;
+  // Re-injection: the annotations already point at the proxy; the original target lives on in the old proxy.
+  if (withSidecar && !prometheus && previousScrape !== undefined && annotations['prometheus.io/port'] === MERGED_METRICS_PORT) prometheus = { annotations, env: previousScrape };
+  else if (prometheus) {
+    annotations = prometheus.annotations;
+    if (prometheus.env) warnings.push(`prometheus.io scrape target moved to the sidecar's ${PROMETHEUS_ENV}; tandem's proxy serves only its own metrics on :15020/stats/prometheus so far (set prometheus.istio.io/merge-metrics: "false" to keep scraping the app directly)`);
+  }
+
+  if (withSidecar) {
+    // Labels first: the proxy's bootstrap carries them as node metadata.
+    const workload = ctx.workload ?? workloadOf(out);
+    const canonical = canonicalLabels(labels, workload);
+    labels[TLS_MODE_LABEL] ??= 'istio';
+    labels[CANONICAL_NAME_LABEL] ??= canonical.name;
+    labels[CANONICAL_REVISION_LABEL] ??= canonical.revision;
+  }
   out.metadata.labels = labels;
 
-  const values = sidecarValues(injector, out, capture);
+  const probersText = Object.keys(probers).length > 0 ? probersJson(probers) : '';
+  const values = sidecarValues(injector, out, capture, { proxyConfig, hold, probers, probersText });
+  const injected = { initContainers: [] as string[], containers: [] as string[], volumes: [] as string[] };
+  const originals: Overrides = { containers: [], initContainers: [] };
+  if (withSidecar) {
+    const r = addSidecar(injector, spec, values, { capture, native, hold, proxyConfig, probersText, prometheusEnv: prometheus?.env }, warnings);
+    injected.initContainers.push(...r.initContainers);
+    injected.containers.push(...r.containers);
+    injected.volumes.push(...r.volumes);
+    originals.containers.push(...r.user.containers);
+    originals.initContainers.push(...r.user.initContainers);
+    const firstApp = spec.containers.find((c) => c.name !== PROXY_NAME);
+    if (firstApp) {
+      annotations[DEFAULT_CONTAINER_ANNOTATION] ??= firstApp.name;
+      annotations[DEFAULT_LOGS_CONTAINER_ANNOTATION] ??= firstApp.name;
+    }
+    annotations[REV_LABEL] = injector.revision;
+  }
+  for (const o of overlays) {
+    const before = new Set([...injected.containers, ...injected.initContainers]);
+    const apps = spec.containers.map((c) => c.name).filter((n) => n !== PROXY_NAME && !before.has(n));
+    const r = applyOverlay(spec as { containers: V1Container[] }, o.spec(values), apps, o.source);
+    const add = (list: string[], names: string[]) => list.push(...names.filter((n) => !list.includes(n)));
+    add(injected.initContainers, r.initContainers);
+    add(injected.containers, r.containers);
+    add(injected.volumes, r.volumes);
+    // The pod's own version of what an overlay changed, so that re-injection starts from it; what an
+    // earlier step injected has no such version.
+    for (const key of ['containers', 'initContainers'] as const) {
+      for (const c of r.originals[key]) if (!before.has(c.name) && !originals[key].some((x) => x.name === c.name)) originals[key].push(c);
+    }
+  }
+  if (originals.containers.length + originals.initContainers.length > 0) annotations[OVERRIDES_ANNOTATION] = JSON.stringify(originals);
+
+  const status: InjectionStatus = {
+    initContainers: injected.initContainers.length > 0 ? injected.initContainers : null,
+    containers: injected.containers.length > 0 ? injected.containers : null,
+    volumes: injected.volumes.length > 0 ? injected.volumes : null,
+    imagePullSecrets: null,
+    revision: injector.revision,
+  };
+  annotations[STATUS_ANNOTATION] = JSON.stringify(status);
+  out.metadata.annotations = annotations;
+  return { decision, pod: out, warnings };
+}
+
+interface SidecarPlan {
+  capture: ReturnType<typeof captureSettings>;
+  native: boolean;
+  hold: boolean;
+  proxyConfig: ProxyConfigSettings;
+  probersText: string;
+  prometheusEnv: string | undefined;
+}
+
+/** The built-in `sidecar` template: capture init container, proxy, volumes, laid out for native or classic sidecars. */
+function addSidecar(injector: Injector, spec: NonNullable<Pod['spec']>, values: SidecarValues, plan: SidecarPlan, warnings: string[]): { initContainers: string[]; containers: string[]; volumes: string[]; user: Overrides } {
   const t = injector.templates;
+  const { capture, native, hold, proxyConfig, probersText } = plan;
   let proxy = t.proxy(values);
+  for (const [k, v] of Object.entries(proxyConfig.proxyMetadata)) setEnv(proxy, k, v);
   let init = capture.interceptionMode === 'NONE' ? undefined : t.init(values);
   const user = takeUserOverrides(spec, [proxy.name, ...(init ? [init.name] : [])]);
   const userAll = [...user.containers, ...user.initContainers];
-  if (userAll.length > 0) annotations[OVERRIDES_ANNOTATION] = JSON.stringify(user);
   for (const u of userAll) if (u.name === proxy.name) proxy = mergeUserContainer(proxy, u);
+  // After the user's fields: these describe this injection's rewrite, a stale copy must not win.
+  if (probersText !== '') setEnv(proxy, KUBE_APP_PROBERS_ENV, probersText);
+  if (plan.prometheusEnv !== undefined) setEnv(proxy, PROMETHEUS_ENV, plan.prometheusEnv);
   // Capture must exempt the uid the proxy really runs as, which the user's override may change (as Istio does).
   const proxyUid = proxy.securityContext?.runAsUser ?? injector.config.proxy.uid;
   if (init && proxyUid !== injector.config.proxy.uid) init = t.init({ ...values, iptablesArgs: iptablesArgs(capture, proxyUid, explicitGid(injector.config)) });
@@ -204,7 +343,8 @@ export function injectPod(pod: Pod, ctx: InjectionContext, injector: Injector): 
     delete proxy.restartPolicy;
     // Classic layout, as Istio: capture after the app's init containers, proxy after the app containers.
     if (init) spec.initContainers = [...appInit, init];
-    spec.containers = [...spec.containers, proxy];
+    // Holding: the kubelet starts containers in order and waits for each postStart hook.
+    spec.containers = hold ? [proxy, ...spec.containers] : [...spec.containers, proxy];
     injectedInit = init ? [init.name] : [];
     injectedContainers = [proxy.name];
   }
@@ -215,21 +355,5 @@ export function injectPod(pod: Pod, ctx: InjectionContext, injector: Injector): 
   if (clashing.length > 0) warnings.push(`pod volumes ${clashing.map((v) => v.name).join(', ')} replaced by the injected volumes of the same name`);
   const podVolumes: V1Volume[] = [...(spec.volumes ?? []).filter((v) => !ours.has(v.name)), ...volumes];
   if (podVolumes.length > 0) spec.volumes = podVolumes;
-
-  const firstApp = spec.containers.find((c) => c.name !== proxy.name);
-  if (firstApp) {
-    annotations[DEFAULT_CONTAINER_ANNOTATION] ??= firstApp.name;
-    annotations[DEFAULT_LOGS_CONTAINER_ANNOTATION] ??= firstApp.name;
-  }
-  annotations[REV_LABEL] = injector.revision;
-  const status: InjectionStatus = {
-    initContainers: injectedInit.length > 0 ? injectedInit : null,
-    containers: injectedContainers.length > 0 ? injectedContainers : null,
-    volumes: volumes.length > 0 ? volumes.map((v) => v.name) : null,
-    imagePullSecrets: null,
-    revision: injector.revision,
-  };
-  annotations[STATUS_ANNOTATION] = JSON.stringify(status);
-  out.metadata.annotations = annotations;
-  return { decision, pod: out, warnings };
+  return { initContainers: injectedInit, containers: injectedContainers, volumes: volumes.map((v) => v.name), user };
 }

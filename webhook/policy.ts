@@ -1,6 +1,6 @@
 import type { InjectorConfig } from './config.js';
 import { IGNORED_NAMESPACES, INJECT_KEY, STATUS_ANNOTATION, parseIstioBool } from './labels.js';
-import { matchesSelector, matchingWebhook } from './selectors.js';
+import { NAMESPACE_NAME_LABEL, WEBHOOK_EXCLUDED_NAMESPACES, matchesSelector, matchingWebhook } from './selectors.js';
 import type { Decision, InjectionContext, NamespaceFacts, Pod } from './types.js';
 
 /**
@@ -63,8 +63,10 @@ function decideFresh(pod: Pod, namespace: NamespaceFacts, cfg: PolicyConfig): De
  */
 export function explain(pod: Pod, ctx: InjectionContext, cfg: PolicyConfig & { revision: string }): Decision {
   if (ctx.mode === 'webhook') {
-    const hook = matchingWebhook(cfg.revision, ctx.namespace.labels, pod.metadata?.labels);
-    if (!hook) return no('webhook-selectors', describeNoHook(ctx.namespace.labels, pod.metadata?.labels, cfg.revision));
+    // The apiserver labels every namespace with its own name; the selectors rely on it.
+    const nsLabels = { [NAMESPACE_NAME_LABEL]: ctx.namespace.name, ...ctx.namespace.labels };
+    const hook = matchingWebhook(cfg.revision, nsLabels, pod.metadata?.labels);
+    if (!hook) return no('webhook-selectors', describeNoHook(nsLabels, pod.metadata?.labels, cfg.revision));
     const d = decide(pod, ctx.namespace, cfg);
     return { ...d, reason: `${d.reason} (apiserver calls webhook ${hook.name})` };
   }
@@ -74,6 +76,8 @@ export function explain(pod: Pod, ctx: InjectionContext, cfg: PolicyConfig & { r
 function describeNoHook(ns: Record<string, string> | undefined, podLabels: Record<string, string> | undefined, revision: string): string {
   const n = ns ?? {};
   const p = podLabels ?? {};
+  const name = n[NAMESPACE_NAME_LABEL];
+  if (name !== undefined && WEBHOOK_EXCLUDED_NAMESPACES.includes(name)) return `namespace ${name} is excluded by the webhook configuration's namespaceSelector`;
   if (p[INJECT_KEY] === 'false') return `pod label ${INJECT_KEY}=false excludes it from every injection webhook`;
   if (n['istio-injection'] !== undefined && n['istio-injection'] !== 'enabled') return `namespace label istio-injection=${n['istio-injection']}`;
   if (n['istio.io/rev'] !== undefined) return `namespace label istio.io/rev=${n['istio.io/rev']} selects another revision (this injector serves ${revision})`;

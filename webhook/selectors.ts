@@ -94,7 +94,13 @@ export interface WebhookSelection {
  * an unlabelled namespace. `sidecar.istio.io/inject=false` on the pod excludes it
  * from all four.
  */
+/** Namespaces the apiserver never sends: Kubernetes' own and tandem's (so tandem can start before its certificate is in place). */
+export const WEBHOOK_EXCLUDED_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'tandem-system'];
+/** Set by the apiserver on every namespace (Kubernetes >= 1.21). */
+export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+
 export function injectionWebhooks(revision: string): WebhookSelection[] {
+  const excluded = (): LabelSelectorRequirement => ({ key: NAMESPACE_NAME_LABEL, operator: 'NotIn', values: [...WEBHOOK_EXCLUDED_NAMESPACES] });
   const notOptedOut: LabelSelectorRequirement = { key: INJECT_KEY, operator: 'NotIn', values: ['false'] };
   const nsUnlabelled: LabelSelectorRequirement[] = [
     { key: REV_LABEL, operator: 'DoesNotExist' },
@@ -103,12 +109,12 @@ export function injectionWebhooks(revision: string): WebhookSelection[] {
   const hooks: WebhookSelection[] = [
     {
       name: 'rev.namespace.sidecar-injector.istio.io',
-      namespaceSelector: { matchExpressions: [{ key: REV_LABEL, operator: 'In', values: [revision] }, { key: NAMESPACE_INJECTION_LABEL, operator: 'DoesNotExist' }] },
+      namespaceSelector: { matchExpressions: [{ key: REV_LABEL, operator: 'In', values: [revision] }, { key: NAMESPACE_INJECTION_LABEL, operator: 'DoesNotExist' }, excluded()] },
       objectSelector: { matchExpressions: [notOptedOut] },
     },
     {
       name: 'rev.object.sidecar-injector.istio.io',
-      namespaceSelector: { matchExpressions: nsUnlabelled.map((r) => ({ ...r })) },
+      namespaceSelector: { matchExpressions: [...nsUnlabelled.map((r) => ({ ...r })), excluded()] },
       objectSelector: { matchExpressions: [{ ...notOptedOut, values: ['false'] }, { key: REV_LABEL, operator: 'In', values: [revision] }] },
     },
   ];
@@ -117,12 +123,12 @@ export function injectionWebhooks(revision: string): WebhookSelection[] {
     hooks.push(
       {
         name: 'namespace.sidecar-injector.istio.io',
-        namespaceSelector: { matchExpressions: [{ key: NAMESPACE_INJECTION_LABEL, operator: 'In', values: ['enabled'] }] },
+        namespaceSelector: { matchExpressions: [{ key: NAMESPACE_INJECTION_LABEL, operator: 'In', values: ['enabled'] }, excluded()] },
         objectSelector: { matchExpressions: [{ ...notOptedOut, values: ['false'] }] },
       },
       {
         name: 'object.sidecar-injector.istio.io',
-        namespaceSelector: { matchExpressions: [{ key: NAMESPACE_INJECTION_LABEL, operator: 'DoesNotExist' }, { key: REV_LABEL, operator: 'DoesNotExist' }] },
+        namespaceSelector: { matchExpressions: [{ key: NAMESPACE_INJECTION_LABEL, operator: 'DoesNotExist' }, { key: REV_LABEL, operator: 'DoesNotExist' }, excluded()] },
         objectSelector: { matchExpressions: [{ key: INJECT_KEY, operator: 'In', values: ['true'] }, { key: REV_LABEL, operator: 'DoesNotExist' }] },
       },
     );

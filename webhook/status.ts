@@ -1,3 +1,4 @@
+import type { V1Container } from '@kubernetes/client-node';
 import { STATUS_ANNOTATION } from './labels.js';
 import { OVERRIDES_ANNOTATION, parseOverrides } from './overrides.js';
 import type { Pod } from './types.js';
@@ -50,21 +51,41 @@ export function removePreviousInjection(pod: Pod, warnings: string[]): void {
     status = { initContainers: ['istio-init', PROXY_CONTAINER], containers: [PROXY_CONTAINER], volumes: null, imagePullSecrets: null, revision: '' };
   }
   const spec = pod.spec;
-  const drop = <K extends 'initContainers' | 'containers' | 'volumes' | 'imagePullSecrets'>(key: K, names: string[] | null): void => {
+  // The user's own versions of containers the injection replaced (their istio-proxy/istio-init, or app
+  // containers a named template changed) go back where they were; the rest of what was added goes.
+  const overrides = parseOverrides(pod.metadata?.annotations?.[OVERRIDES_ANNOTATION]);
+  const used = new Set<V1Container>();
+  const restore = (key: 'initContainers' | 'containers', names: string[] | null): void => {
+    const list = spec[key];
+    if (!list || !names) return;
+    const kept: V1Container[] = [];
+    for (const c of list) {
+      if (!names.includes(c.name)) kept.push(c);
+      else {
+        const own = overrides[key].find((o) => o.name === c.name);
+        if (own) {
+          kept.push(own);
+          used.add(own);
+        }
+      }
+    }
+    if (kept.length > 0 || key === 'containers') spec[key] = kept;
+    else delete spec[key];
+  };
+  const drop = <K extends 'volumes' | 'imagePullSecrets'>(key: K, names: string[] | null): void => {
     const list = spec[key] as Array<{ name?: string }> | undefined;
     if (!list || !names) return;
     const kept = list.filter((x) => !names.includes(x.name ?? ''));
-    if (kept.length > 0 || key === 'containers') (spec as unknown as Record<string, unknown>)[key] = kept;
+    if (kept.length > 0) (spec as unknown as Record<string, unknown>)[key] = kept;
     else delete spec[key];
   };
-  drop('initContainers', status.initContainers);
-  drop('containers', status.containers);
+  restore('initContainers', status.initContainers);
+  restore('containers', status.containers);
   drop('volumes', status.volumes);
   drop('imagePullSecrets', status.imagePullSecrets);
-  // The user's own istio-init/istio-proxy fields were merged into the removed containers; restore them as written.
-  const overrides = parseOverrides(pod.metadata?.annotations?.[OVERRIDES_ANNOTATION]);
-  for (const c of overrides.containers) if (!spec.containers.some((x) => x.name === c.name)) spec.containers.push(c);
+  for (const c of overrides.containers) if (!used.has(c) && !spec.containers.some((x) => x.name === c.name)) spec.containers.push(c);
   for (const c of overrides.initContainers) {
+    if (used.has(c)) continue;
     spec.initContainers ??= [];
     if (!spec.initContainers.some((x) => x.name === c.name)) spec.initContainers.push(c);
   }

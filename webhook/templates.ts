@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import { UserError } from '../common/errors.js';
+import { SIDECAR_TEMPLATE, compileNamedTemplate, type NamedTemplate } from './named-templates.js';
 import { compileTemplate, type TemplateValues } from './template-engine.js';
 
 /**
@@ -18,7 +19,7 @@ export type TemplateFile = (typeof TEMPLATE_FILES)[number];
 export const PLACEHOLDERS = [
   'initImage', 'proxyImage', 'imagePullPolicy', 'iptablesArgs', 'initResources', 'proxyResources',
   'proxyUID', 'proxyGID', 'bootstrap', 'proxyLogLevel', 'concurrency', 'revision', 'xdsAddress',
-  'clusterId', 'meshId', 'componentLogLevelArgs',
+  'clusterId', 'meshId', 'componentLogLevelArgs', 'concurrencyArgs', 'drainArgs', 'proxyLifecycle',
 ] as const;
 export type PlaceholderName = (typeof PLACEHOLDERS)[number];
 export type SidecarValues = Readonly<Record<PlaceholderName, unknown>>;
@@ -29,6 +30,8 @@ export interface SidecarTemplates {
   volumes: (v: SidecarValues) => V1Volume[];
   /** Where each file came from, for logs and errors. */
   sources: Readonly<Record<TemplateFile, string>>;
+  /** Other NAME.yaml files: pod overlays selected by inject.istio.io/templates. */
+  named: ReadonlyMap<string, NamedTemplate>;
 }
 
 /** The shipped templates/ folder, from the sources (webhook/) or the build (dist/webhook/). */
@@ -44,6 +47,7 @@ export async function loadTemplates(overrideDir?: string): Promise<SidecarTempla
   const shipped = shippedTemplatesDir();
   const sources = {} as Record<TemplateFile, string>;
   for (const f of TEMPLATE_FILES) sources[f] = join(shipped, f);
+  const namedSources = new Map<string, string>();
   if (overrideDir) {
     let names: string[];
     try {
@@ -55,10 +59,16 @@ export async function loadTemplates(overrideDir?: string): Promise<SidecarTempla
       // ConfigMap mounts carry ..data and timestamped dot-directories.
       if (n.startsWith('.') || !/\.ya?ml$/.test(n)) continue;
       const canonical = n.replace(/\.yml$/, '.yaml') as TemplateFile;
-      if (!TEMPLATE_FILES.includes(canonical)) {
-        throw new UserError(`--templates ${overrideDir}: unknown template file ${n} (expected ${TEMPLATE_FILES.join(', ')})`);
+      if (TEMPLATE_FILES.includes(canonical)) {
+        sources[canonical] = join(overrideDir, n);
+        continue;
       }
-      sources[canonical] = join(overrideDir, n);
+      const name = canonical.replace(/\.yaml$/, '');
+      if (name === SIDECAR_TEMPLATE) {
+        throw new UserError(`--templates ${overrideDir}: ${n}: the name "sidecar" is the built-in sidecar (override ${TEMPLATE_FILES.join(', ')} instead)`);
+      }
+      if (namedSources.has(name)) throw new UserError(`--templates ${overrideDir}: template ${name} is defined twice (.yaml and .yml)`);
+      namedSources.set(name, join(overrideDir, n));
     }
   }
   const texts = {} as Record<TemplateFile, string>;
@@ -69,12 +79,26 @@ export async function loadTemplates(overrideDir?: string): Promise<SidecarTempla
       throw new UserError(`template ${sources[f]}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
   }
-  return compileSidecarTemplates(texts, sources);
+  const named: Record<string, { text: string; source: string }> = {};
+  for (const [name, source] of [...namedSources].sort(([a], [b]) => a.localeCompare(b))) {
+    try {
+      named[name] = { text: await readFile(source, 'utf8'), source };
+    } catch (err) {
+      throw new UserError(`template ${source}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
+  return compileSidecarTemplates(texts, sources, named);
 }
 
 /** Compiles template texts; validation of the rendered shapes happens in the injector with real values. */
-export function compileSidecarTemplates(texts: Readonly<Record<TemplateFile, string>>, sources: Readonly<Record<TemplateFile, string>>): SidecarTemplates {
+export function compileSidecarTemplates(
+  texts: Readonly<Record<TemplateFile, string>>,
+  sources: Readonly<Record<TemplateFile, string>>,
+  namedTexts: Readonly<Record<string, { text: string; source: string }>> = {},
+): SidecarTemplates {
   const known = new Set<string>(PLACEHOLDERS);
+  const named = new Map<string, NamedTemplate>();
+  for (const [name, { text, source }] of Object.entries(namedTexts)) named.set(name, compileNamedTemplate(name, text, source, known));
   const init = compileTemplate(texts['istio-init.yaml'], sources['istio-init.yaml'], known);
   const proxy = compileTemplate(texts['istio-proxy.yaml'], sources['istio-proxy.yaml'], known);
   const volumes = compileTemplate(texts['volumes.yaml'], sources['volumes.yaml'], known);
@@ -83,6 +107,7 @@ export function compileSidecarTemplates(texts: Readonly<Record<TemplateFile, str
     proxy: (v) => proxy.render(v as TemplateValues) as V1Container,
     volumes: (v) => (volumes.render(v as TemplateValues) ?? []) as V1Volume[],
     sources,
+    named,
   };
 }
 
@@ -158,6 +183,16 @@ export function validateRendered(t: SidecarTemplates, values: SidecarValues): vo
     if (typeof n !== 'string' || !DNS_LABEL.test(n)) at('volumes.yaml', `volume name ${JSON.stringify(n)} is not a DNS-1123 label`);
     if (names.has(n as string)) at('volumes.yaml', `volume ${String(n)} is listed twice`);
     names.add(n as string);
+  }
+  for (const n of t.named.values()) {
+    // Structural problems are UserErrors naming the file already; an engine failure gets the same shape here.
+    try {
+      n.metadata(values as TemplateValues);
+      n.spec(values as TemplateValues);
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      throw new UserError(`template ${n.source}: fails to render: ${(err as Error).message}`);
+    }
   }
   for (const [file, c] of [['istio-init.yaml', init], ['istio-proxy.yaml', proxy]] as const) {
     for (const m of (c as V1Container).volumeMounts ?? []) {

@@ -1,12 +1,14 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import type { V1Container } from '@kubernetes/client-node';
 import { UserError } from '../../common/errors.js';
-import type { Injector } from '../../webhook/injector.js';
+import { loadInjector, type Injector } from '../../webhook/injector.js';
+import { REWRITE_PROBES_ANNOTATION, boolAnnotation, previousProbers, probersJson, rewriteAppProbes } from '../../webhook/probes.js';
 import { podSites, type KubeObject } from '../../webhook/workloads.js';
 import type { Pod } from '../../webhook/types.js';
-import { ISTIO_INJECT, injectObject, injector, podProblems } from './helpers.js';
+import { ISTIO_INJECT, injectObject, podProblems } from './helpers.js';
 
 /**
  * Istio's own injection test data (pkg/kube/inject/testdata/inject): every
@@ -19,6 +21,8 @@ import { ISTIO_INJECT, injectObject, injector, podProblems } from './helpers.js'
 const files = readdirSync(ISTIO_INJECT).sort();
 const inputs = files.filter((f) => f.endsWith('.yaml') && !f.endsWith('.iop.yaml'));
 const expectedFiles = files.filter((f) => f.includes('.injected'));
+
+const HOLD = { proxyConfig: { holdApplicationUntilProxyStarts: true } };
 
 /** Expected files produced with an option tandem has too (or one that changes nothing compared here). */
 const OPTION_CASES: Record<string, { input: string; config: Record<string, unknown>; note: string }> = {
@@ -48,6 +52,11 @@ const OPTION_CASES: Record<string, { input: string; config: Record<string, unkno
   'proxy-resources-null-no-init.yaml.injected': { input: 'proxy-resources-null-no-init.yaml', config: { proxy: { resources: { limits: { memory: '500Mi' }, requests: { memory: '150Mi' } } } }, note: 'values: proxy resources with null cpu' },
   'proxy-resources-zero.yaml.injected': { input: 'proxy-resources-zero.yaml', config: { proxy: { resources: { limits: { cpu: '0', memory: '500Mi' }, requests: { cpu: '0', memory: '150Mi' } } } }, note: 'values: proxy resources with zero cpu' },
   'proxy-override-args-native.yaml.injected': { input: 'proxy-override-args.yaml', config: {}, note: 'native sidecars (tandem default)' },
+  // Helm value holdApplicationUntilProxyStarts=true, tandem's mesh-wide proxyConfig (native sidecars: the startupProbe holds the app).
+  'hello.proxyHoldsApplication.yaml.injected': { input: 'hello.yaml', config: HOLD, note: 'mesh holdApplicationUntilProxyStarts' },
+  'hello-probes.proxyHoldsApplication.yaml.injected': { input: 'hello-probes.yaml', config: HOLD, note: 'mesh holdApplicationUntilProxyStarts' },
+  'hello-probes-noProxyHoldApplication-ProxyConfig.yaml.injected': { input: 'hello-probes-noProxyHoldApplication-ProxyConfig.yaml', config: HOLD, note: 'mesh holdApplicationUntilProxyStarts, annotation turns it off' },
+  'merge-probers.yaml.injected': { input: 'merge-probers.yaml', config: HOLD, note: 'mesh holdApplicationUntilProxyStarts; probers of the existing istio-proxy merged' },
 };
 
 /** Expected files from an Istio option or feature tandem does not have: not compared, with the reason. */
@@ -66,28 +75,34 @@ const NOT_COMPARED: Record<string, string> = {
   'reroute-virtual-interfaces.yaml.injected': 'Helm values statusPort=123 (tandem has no status port option)',
   'hello-image-secrets-in-values.yaml.injected': 'IstioOperator values file (global.imagePullSecrets)',
   'hello-multiple-image-secrets.yaml.injected': 'IstioOperator values file (global.imagePullSecrets)',
-  'hello-template-in-values.yaml.injected': 'IstioOperator values file (custom template)',
-  'custom-template.yaml.injected': 'IstioOperator values file (custom template) and inject.istio.io/templates',
-  'sidecar-spire.yaml.injected': 'IstioOperator values file (SPIRE template)',
-  'gateway-spire.yaml.injected': 'IstioOperator values file (SPIRE template)',
+  'hello-template-in-values.yaml.injected': 'IstioOperator values global.podDNSSearchNamespaces (a templated pod dnsConfig); tandem has no such option',
+  'sidecar-spire.yaml.injected':
+    "Istio's expected pod lists istio-proxy twice (the image-less container the spire overlay adds next to the native sidecar), not a valid pod; tandem merges the overlay into the native sidecar (test/webhook/templates-named.test.ts)",
+  'gateway-spire.yaml.injected': 'inject.istio.io/templates: gateway,spire; tandem ships no gateway template (the input fails naming it, tested)',
   'hello-mount-mtls-certs.yaml.injected': 'Helm value global.mountMtlsCerts',
   'hello-fips-140-3.yaml.injected': 'FIPS 140-3 compliance option',
-  'hello.proxyHoldsApplication.yaml.injected': 'Helm value holdApplicationUntilProxyStarts=true (issue 4, not implemented yet)',
-  'hello-probes.proxyHoldsApplication.yaml.injected': 'Helm value holdApplicationUntilProxyStarts=true (issue 4, not implemented yet)',
-  'hello-probes-noProxyHoldApplication-ProxyConfig.yaml.injected': 'Helm value holdApplicationUntilProxyStarts=true (issue 4, not implemented yet)',
-  'merge-probers.yaml.injected': 'Helm value holdApplicationUntilProxyStarts=true and probe rewrite (issue 4, not implemented yet)',
-  'gateway.yaml.injected': 'inject.istio.io/templates: gateway (named templates: issue 4, not implemented yet)',
-  'gateway-with-default-container.yaml.injected': 'inject.istio.io/templates: gateway (named templates: issue 4, not implemented yet)',
-  'grpc-simple.yaml.injected': 'inject.istio.io/templates: grpc-simple (named templates: issue 4, not implemented yet)',
-  'grpc-agent.yaml.injected': 'inject.istio.io/templates: grpc-agent (named templates: issue 4, not implemented yet)',
+  'gateway.yaml.injected': 'inject.istio.io/templates: gateway; tandem ships no gateway template (the input fails naming it, tested)',
+  'gateway-with-default-container.yaml.injected': 'inject.istio.io/templates: gateway; tandem ships no gateway template (the input fails naming it, tested)',
+  'grpc-simple.yaml.injected': "inject.istio.io/templates: grpc-simple; Istio's template runs pilot-agent to write a gRPC xDS bootstrap, tandem has no agent and ships no such template (the input fails naming it, tested)",
+  'grpc-agent.yaml.injected': "inject.istio.io/templates: grpc-agent; Istio's template runs pilot-agent as a proxyless-gRPC xDS proxy, tandem has no agent and ships no such template (the input fails naming it, tested)",
 };
 
 /** Compared cases where one aspect differs for a known, stated reason (every other aspect is still compared). */
 const CRONJOB_METADATA = {
-  aspects: ['labels added', 'annotations added'],
+  aspects: ['labels added', 'annotations added', 'prometheus merge'],
   reason: "Istio's kube-inject writes the pod's labels and annotations to the CronJob's jobTemplate.metadata (the Job); tandem writes them to the pod template, where the webhook would put them on the pod",
 };
+/** tandem rewrites only the probes its Envoy bootstrap can serve on :15020 (renderBootstrap's parseAppProbe): httpGet today. */
+const ENVOY_SERVES_HTTP_PROBES_ONLY =
+  "tandem rewrites only what its Envoy bootstrap forwards on :15020 (control-plane/bootstrap.ts parseAppProbe: /app-health/ httpGet probes); tcpSocket/grpc probes and /app-lifecycle/ hooks keep pointing at the app until it does (Istio's mapping for them is checked in the 'probe mapping' test)";
 const KNOWN_DIFFERENCES: Record<string, { aspects: string[]; reason: string }> = {
+  'hello-probes.yaml.injected': { aspects: ['app lifecycle hooks', 'ISTIO_KUBE_APP_PROBERS'], reason: ENVOY_SERVES_HTTP_PROBES_ONLY },
+  'hello-probes.proxyHoldsApplication.yaml.injected': { aspects: ['app lifecycle hooks', 'ISTIO_KUBE_APP_PROBERS'], reason: ENVOY_SERVES_HTTP_PROBES_ONLY },
+  'tcp-probes.yaml.injected': { aspects: ['app probes', 'ISTIO_KUBE_APP_PROBERS'], reason: ENVOY_SERVES_HTTP_PROBES_ONLY },
+  'merge-probers.yaml.injected': {
+    aspects: ['proxy probes'],
+    reason: "the input was injected before (status annotation) and has no proxy.istio.io/overrides annotation: Istio keeps the old istio-proxy's fields as the user's, tandem removes what the status annotation lists and injects afresh (design.md); the old proxy's ISTIO_KUBE_APP_PROBERS are still merged",
+  },
   'cronjob.yaml.injected': CRONJOB_METADATA,
   'cronjob-old-version.yaml.injected': CRONJOB_METADATA,
   'status_annotations.yaml.injected': {
@@ -121,6 +136,11 @@ function normResources(r: V1Container['resources']): unknown {
 
 const STATUS = 'sidecar.istio.io/status';
 
+/** Drops undefined fields, which YAML input never has. */
+function plain<T>(x: T): T {
+  return JSON.parse(JSON.stringify(x)) as T;
+}
+
 /** The parts of an injected pod tandem shares with Istio. */
 function shared(pod: Pod): Record<string, unknown> {
   const init = pod.spec?.initContainers ?? [];
@@ -131,6 +151,12 @@ function shared(pod: Pod): Record<string, unknown> {
   const ann = pod.metadata?.annotations ?? {};
   const labels = pod.metadata?.labels ?? {};
   const status = ann[STATUS] ? (JSON.parse(ann[STATUS]) as Record<string, unknown>) : undefined;
+  const proxyEnv = (name: string): unknown => {
+    const v = proxy?.env?.find((e) => e.name === name)?.value;
+    return v === undefined ? undefined : JSON.parse(v);
+  };
+  // App containers and the app's own native sidecars (init containers that keep running).
+  const apps = [...cs, ...init.filter((c) => c.restartPolicy === 'Always')].filter((c) => c.name !== 'istio-proxy');
   return {
     injected: proxy !== undefined,
     'container order': { initContainers: init.map((c) => c.name), containers: cs.map((c) => c.name) },
@@ -141,6 +167,14 @@ function shared(pod: Pod): Record<string, unknown> {
     'proxy restartPolicy': proxy?.restartPolicy,
     resources: { init: normResources(istioInit?.resources), proxy: normResources(proxy?.resources) },
     'image pull policy': { init: istioInit?.imagePullPolicy, proxy: proxy?.imagePullPolicy },
+    'app probes': plain(apps.map((c) => ({ name: c.name, liveness: c.livenessProbe, readiness: c.readinessProbe, startup: c.startupProbe }))),
+    'app env and mounts': plain(apps.map((c) => ({ name: c.name, env: c.env, volumeMounts: c.volumeMounts }))),
+    'app lifecycle hooks': plain(apps.map((c) => ({ name: c.name, lifecycle: c.lifecycle }))),
+    'ISTIO_KUBE_APP_PROBERS': proxyEnv('ISTIO_KUBE_APP_PROBERS'),
+    'prometheus merge': {
+      annotations: Object.fromEntries(Object.entries(ann).filter(([k]) => k.startsWith('prometheus'))),
+      env: proxyEnv('ISTIO_PROMETHEUS_ANNOTATIONS'),
+    },
     'labels added': {
       tlsMode: labels['security.istio.io/tlsMode'],
       canonicalName: labels['service.istio.io/canonical-name'],
@@ -155,10 +189,21 @@ function shared(pod: Pod): Record<string, unknown> {
   };
 }
 
+/** Istio's test templates (custom, spire) written as tandem named templates, as an admin would mount them. */
+const FIXTURE_TEMPLATES = fileURLToPath(new URL('./fixtures/templates/', import.meta.url));
+/** Inputs asking for templates tandem does not ship: they fail naming the template. */
+const UNAVAILABLE_TEMPLATES: Record<string, string> = {
+  'gateway.yaml': 'gateway',
+  'gateway-with-default-container.yaml': 'gateway',
+  'gateway-spire.yaml': 'gateway',
+  'grpc-agent.yaml': 'grpc-agent',
+  'grpc-simple.yaml': 'grpc-simple',
+};
+
 const injectors = new Map<string, Promise<Injector>>();
 function injectorFor(config: Record<string, unknown> | undefined): Promise<Injector> {
   const key = JSON.stringify(config ?? null);
-  if (!injectors.has(key)) injectors.set(key, config ? injector(config) : injector());
+  if (!injectors.has(key)) injectors.set(key, loadInjector({ config: config ?? {}, templatesDir: FIXTURE_TEMPLATES }));
   return injectors.get(key) as Promise<Injector>;
 }
 
@@ -175,7 +220,7 @@ t.test('every input injects (manual mode, default config), validates, and inject
   const inj = await injectorFor(undefined);
   let injectedPods = 0;
   for (const input of inputs) {
-    if (input.startsWith('traffic-annotations-bad-')) continue;
+    if (input.startsWith('traffic-annotations-bad-') || input in UNAVAILABLE_TEMPLATES) continue;
     const docs = loadDocs(`${ISTIO_INJECT}/${input}`);
     const once = docs.map((d) => injectObject(d, inj));
     const twice = once.map((d) => injectObject(d, inj));
@@ -218,6 +263,14 @@ t.test('traffic-annotations-bad-* inputs fail naming the annotation and its valu
   }
 });
 
+t.test('inputs asking for a template tandem does not ship fail naming it', async (t) => {
+  const inj = await injectorFor(undefined);
+  for (const [input, name] of Object.entries(UNAVAILABLE_TEMPLATES)) {
+    const docs = loadDocs(`${ISTIO_INJECT}/${input}`);
+    t.throws(() => docs.forEach((d) => injectObject(d, inj)), { name: 'UserError', message: new RegExp(`inject\\.istio\\.io/templates=".*": unknown template "${name}" \\(available: sidecar, custom, spire\\)`) }, input);
+  }
+});
+
 const comparedCases = expectedFiles
   .filter((f) => !(f in NOT_COMPARED))
   .map((want) => {
@@ -248,4 +301,31 @@ t.test('where Istio has an expected output, the shared parts agree', async (t) =
       });
     });
   }
+});
+
+t.test("probe mapping: with every prober servable, tandem's rewrite is Istio's for every compared case", async (t) => {
+  let rewritten = 0;
+  for (const c of comparedCases) {
+    const ins = loadDocs(`${ISTIO_INJECT}/${c.input}`).flatMap((d) => podSites(d));
+    const wants = loadDocs(`${ISTIO_INJECT}/${c.want}`).flatMap((d) => podSites(d));
+    ins.forEach((site, i) => {
+      const want = (wants[i] as (typeof wants)[number]).pod;
+      if (!want.metadata?.annotations?.[STATUS]) return;
+      const pod = plain(site.pod);
+      const spec = pod.spec as NonNullable<Pod['spec']>;
+      const previous = previousProbers([...(spec.initContainers ?? []), ...spec.containers]);
+      // The expected pod's annotations include what a named template set (custom turns the rewrite off).
+      const on = boolAnnotation(want.metadata?.annotations, REWRITE_PROBES_ANNOTATION, true);
+      const probers = on ? rewriteAppProbes([...spec.containers, ...(spec.initContainers ?? []).filter((x) => x.restartPolicy === 'Always')], 'istio-proxy', previous, () => true) : {};
+      if (Object.keys(probers).length > 0) rewritten++;
+      // Only the app containers are compared here; the proxy is the injector's business.
+      const appInit = (s: NonNullable<Pod['spec']>) => (s.initContainers ?? []).filter((x) => x.name !== 'istio-proxy' && x.name !== 'istio-init');
+      const ours = shared({ ...pod, spec: { ...spec, containers: spec.containers.filter((x) => x.name !== 'istio-proxy'), initContainers: appInit(spec) } });
+      const theirs = shared({ ...want, spec: { ...(want.spec as NonNullable<Pod['spec']>), initContainers: appInit(want.spec as NonNullable<Pod['spec']>) } });
+      t.same(ours['app probes'], theirs['app probes'], `${c.want} ${site.name}: app probes`);
+      t.same(ours['app lifecycle hooks'], theirs['app lifecycle hooks'], `${c.want} ${site.name}: lifecycle hooks`);
+      t.same(Object.keys(probers).length > 0 ? JSON.parse(probersJson(probers)) : undefined, shared(want)['ISTIO_KUBE_APP_PROBERS'], `${c.want} ${site.name}: ISTIO_KUBE_APP_PROBERS`);
+    });
+  }
+  t.ok(rewritten >= 20, `probes rewritten in ${rewritten} pods`);
 });

@@ -114,6 +114,10 @@ t.test('explain: the apiserver selectors first (webhook mode), none in manual mo
     t.equal(d.rule, c.rule, `${c.name}: rule`);
     if (c.reason) t.match(d.reason, c.reason, `${c.name}: reason`);
   }
+  // The apiserver's own kubernetes.io/metadata.name label: tandem's namespace is never sent, whatever its labels.
+  const own = explain(pod(), { namespace: { name: 'tandem-system', labels: { 'istio-injection': 'enabled' } }, mode: 'webhook' }, cfg);
+  t.same([own.inject, own.rule], [false, 'webhook-selectors'], 'tandem-system is excluded by the namespaceSelector');
+  t.match(own.reason, /namespace tandem-system is excluded by the webhook configuration's namespaceSelector/);
   const m = explain(pod(), { namespace: { name: 'shop', labels: {} }, mode: 'manual' }, cfg);
   t.same([m.inject, m.rule], [true, 'policy'], 'manual mode ignores namespace labels');
   const optOut = explain(pod({ annotations: { [INJECT]: 'off' } }), { namespace: { name: 'shop' }, mode: 'manual' }, cfg);

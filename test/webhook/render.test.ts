@@ -13,6 +13,11 @@ const DOWNWARD_ENV = [
   { name: 'SERVICE_ACCOUNT', valueFrom: { fieldRef: { fieldPath: 'spec.serviceAccountName' } } },
   { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
 ];
+// Istio's terminationDrainDuration default (5s): drain inbound listeners through the admin port, then wait.
+const DRAIN_5S = [
+  "(exec 3<>/dev/tcp/127.0.0.1/15000 && printf 'POST /drain_listeners?inboundonly&graceful HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n' >&3 && read -r _ <&3) 2>/dev/null",
+  'sleep 5',
+].join('\n');
 const RESOURCES = { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '2', memory: '1Gi' } };
 
 t.test('golden: the default (native sidecar) injection of a one-container pod', async (t) => {
@@ -27,7 +32,7 @@ t.test('golden: the default (native sidecar) injection of a one-container pod', 
   const bootstrap = JSON.stringify(
     renderBootstrap({
       podName: '$(POD_NAME)', podNamespace: '$(POD_NAMESPACE)', podIp: '$(INSTANCE_IP)', serviceAccount: '$(SERVICE_ACCOUNT)',
-      xdsAddress: 'tandem.tandem-system.svc:15010', clusterId: 'Kubernetes', meshId: 'cluster.local', labels, appPorts: [8080], logLevel: 'warning',
+      xdsAddress: 'tandem-xds.tandem-system.svc:15010', clusterId: 'Kubernetes', meshId: 'cluster.local', labels, appPorts: [8080], logLevel: 'warning',
     }),
   );
   t.same(out.pod, {
@@ -42,6 +47,10 @@ t.test('golden: the default (native sidecar) injection of a one-container pod', 
         'kubectl.kubernetes.io/default-logs-container': 'app',
         'istio.io/rev': 'default',
         'sidecar.istio.io/status': '{"initContainers":["istio-init","istio-proxy"],"containers":null,"volumes":["istio-envoy","istio-data","istio-podinfo"],"imagePullSecrets":null,"revision":"default"}',
+        // Istio's metrics merge: Prometheus scrapes the proxy's status port.
+        'prometheus.io/port': '15020',
+        'prometheus.io/path': '/stats/prometheus',
+        'prometheus.io/scrape': 'true',
       },
     },
     spec: {
@@ -67,8 +76,12 @@ t.test('golden: the default (native sidecar) injection of a one-container pod', 
           name: 'istio-proxy',
           image: 'docker.io/envoyproxy/envoy:v1.36.2',
           command: ['envoy'],
-          args: ['--config-yaml', bootstrap, '--log-level', 'warning', '--concurrency', '2', '--disable-hot-restart'],
+          args: [
+            '--config-yaml', bootstrap, '--log-level', 'warning', '--concurrency', '2',
+            '--drain-time-s', '5', '--drain-strategy', 'immediate', '--disable-hot-restart',
+          ],
           env: DOWNWARD_ENV,
+          lifecycle: { preStop: { exec: { command: ['bash', '-c', DRAIN_5S] } } },
           ports: [{ containerPort: 15090, name: 'http-envoy-prom', protocol: 'TCP' }],
           readinessProbe: { httpGet: { path: '/healthz/ready', port: 15021 }, periodSeconds: 15, timeoutSeconds: 3, failureThreshold: 4 },
           startupProbe: { httpGet: { path: '/healthz/ready', port: 15021 }, periodSeconds: 1, timeoutSeconds: 3, failureThreshold: 600 },
@@ -310,10 +323,12 @@ t.test("a user's istio-proxy container is merged over the injected one and survi
   t.same(injectPod(out, manual(), inj).pod, out, 're-injection gives the same pod');
 });
 
-t.test('warnings for what is not honoured', async (t) => {
+t.test('warnings for what is not honoured; an unknown template is an error', async (t) => {
   const inj = await injector();
-  const w = injectPod(basicPod({ annotations: { 'inject.istio.io/templates': 'gateway' } }), manual(), inj).warnings;
-  t.match(w[0], /inject\.istio\.io\/templates="gateway" is not supported yet/);
+  t.throws(() => injectPod(basicPod({ annotations: { 'inject.istio.io/templates': 'gateway' } }), manual(), inj), {
+    name: 'UserError',
+    message: 'invalid annotation inject.istio.io/templates="gateway": unknown template "gateway" (available: sidecar)',
+  });
   t.same(injectPod(basicPod({ annotations: { 'inject.istio.io/templates': 'sidecar' } }), manual(), inj).warnings, []);
   const p = basicPod();
   p.spec!.volumes = [{ name: 'istio-data', hostPath: { path: '/x' } }];
@@ -327,7 +342,10 @@ t.test('proxy image and Envoy log levels per pod', async (t) => {
   const proxy = (annotations: Record<string, string>) => injectPod(basicPod({ annotations }), manual(), inj).pod.spec?.initContainers?.[1];
   const p = proxy({ 'sidecar.istio.io/proxyImage': 'registry.local/envoy:debug', 'sidecar.istio.io/logLevel': 'debug', 'sidecar.istio.io/componentLogLevel': 'misc:error, upstream:trace' });
   t.equal(p?.image, 'registry.local/envoy:debug');
-  t.same(p?.args?.slice(2), ['--log-level', 'debug', '--component-log-level', 'misc:error,upstream:trace', '--concurrency', '2', '--disable-hot-restart']);
+  t.same(p?.args?.slice(2), [
+    '--log-level', 'debug', '--component-log-level', 'misc:error,upstream:trace', '--concurrency', '2',
+    '--drain-time-s', '5', '--drain-strategy', 'immediate', '--disable-hot-restart',
+  ]);
   t.same(proxy({})?.args?.slice(2, 5), ['--log-level', 'warning', '--concurrency'], 'no --component-log-level by default');
   const bad: Array<[string, string, RegExp]> = [
     ['sidecar.istio.io/logLevel', 'loud', /must be one of trace, debug, info, warning, warn, error, critical, off/],

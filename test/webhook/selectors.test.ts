@@ -52,7 +52,13 @@ t.test("the shipped webhooks are Istio's four for the default revision, two for 
   // Hand-written from Istio's chart: the namespace webhook.
   t.same(def[2], {
     name: 'namespace.sidecar-injector.istio.io',
-    namespaceSelector: { matchExpressions: [{ key: 'istio-injection', operator: 'In', values: ['enabled'] }] },
+    namespaceSelector: {
+      matchExpressions: [
+        { key: 'istio-injection', operator: 'In', values: ['enabled'] },
+        // As the shipped manifests: Kubernetes' namespaces and tandem's own are never sent.
+        { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kube-public', 'tandem-system'] },
+      ],
+    },
     objectSelector: { matchExpressions: [{ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] }] },
   });
   t.same(def[3]?.objectSelector, {
@@ -78,4 +84,11 @@ t.test('which webhook the apiserver calls', async (t) => {
   // Both namespace labels: istio-injection wins, as Istio documents.
   t.equal(matchingWebhook('default', { 'istio-injection': 'enabled', 'istio.io/rev': 'canary' }, {})?.name, 'namespace.sidecar-injector.istio.io');
   t.equal(matchingWebhook('canary', { 'istio-injection': 'enabled', 'istio.io/rev': 'canary' }, {}), undefined);
+  // Excluded namespaces, whatever their labels say.
+  for (const ns of ['kube-system', 'kube-public', 'tandem-system']) {
+    t.equal(matchingWebhook('default', { 'kubernetes.io/metadata.name': ns, 'istio-injection': 'enabled' }, {}), undefined, `${ns}: namespace label`);
+    t.equal(matchingWebhook('default', { 'kubernetes.io/metadata.name': ns }, { 'sidecar.istio.io/inject': 'true' }), undefined, `${ns}: pod label`);
+    t.equal(matchingWebhook('default', { 'kubernetes.io/metadata.name': ns, 'istio.io/rev': 'default' }, {}), undefined, `${ns}: revision label`);
+  }
+  t.equal(matchingWebhook('default', { 'kubernetes.io/metadata.name': 'shop', 'istio-injection': 'enabled' }, {})?.name, 'namespace.sidecar-injector.istio.io');
 });

@@ -121,7 +121,7 @@ t.test('a broken template is a startup error naming the file', async (t) => {
     [{ 'volumes.yaml': 'name: x\n' }, /volumes\.yaml: must be a list of volumes/],
     [{ 'volumes.yaml': '- name: a\n- name: a\n' }, /volume a is listed twice/],
     [{ 'istio-init.yaml': 'name: [' }, /istio-init\.yaml: invalid YAML/],
-    [{ 'sidecar.yaml': 'x: 1' }, /unknown template file sidecar\.yaml \(expected istio-init\.yaml, istio-proxy\.yaml, volumes\.yaml\)/],
+    [{ 'sidecar.yaml': 'x: 1' }, /sidecar\.yaml: the name "sidecar" is the built-in sidecar \(override istio-init\.yaml, istio-proxy\.yaml, volumes\.yaml instead\)/],
   ];
   for (const [files, msg] of cases) {
     const dir = t.testdir(files);

@@ -69,8 +69,10 @@ t.test('injectFiles: same code path as the webhook, errors name file, document a
   t.equal(out.length, 2);
   t.same(podSites(out[1] as KubeObject)[0]?.pod.spec?.initContainers?.map((c) => c.name), ['istio-init', 'istio-proxy']);
   await t.rejects(injectFiles([join(dir, 'bad.yaml')], inj, 'yaml'), { name: 'UserError', message: `${join(dir, 'bad.yaml')}: document 1: Pod/p: invalid annotation traffic.sidecar.istio.io/excludeInboundPorts="x": "x" is not a port (expected a comma-separated list of ports 1-65535)` });
-  const warned = await injectFiles([join(dir, 'tpl.yaml')], inj, 'json');
-  t.match(warned.warnings[0], /tpl\.yaml: document 1: Pod\/g: annotation inject\.istio\.io\/templates="gateway" is not supported yet/);
+  await t.rejects(injectFiles([join(dir, 'tpl.yaml')], inj, 'json'), {
+    name: 'UserError',
+    message: `${join(dir, 'tpl.yaml')}: document 1: Pod/g: invalid annotation inject.istio.io/templates="gateway": unknown template "gateway" (available: sidecar)`,
+  });
   const stdin = await injectFiles(['-'], inj, 'json', { stdin: async () => JSON.stringify(wrap('Pod')) });
   t.equal((JSON.parse(stdin.output) as KubeObject).kind, 'Pod');
   const unquoted = t.testdir({ 'u.yaml': 'kind: Pod\nmetadata:\n  name: u\n  annotations:\n    sidecar.istio.io/inject: false\nspec:\n  containers: [{name: a, image: a}]\n' });

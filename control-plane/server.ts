@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { decodeToJson } from './proto/decode.js';
+import { decodeDiscoveryRequest, decodeRequestToJson } from './proto/decode.js';
 import { envoyRoot } from './proto/root.js';
 import { silentLogger, type Logger, type RegistrySnapshot, type ServiceRegistry } from './registry/types.js';
 import { AdsContext, type ProxyStatus, type XdsMetrics, type XdsStats } from './xds/context.js';
@@ -39,6 +39,7 @@ const DELTA_REQUEST = 'envoy.service.discovery.v3.DeltaDiscoveryRequest';
 type Json = Record<string, unknown>;
 
 function method(name: string, requestType: string): grpc.MethodDefinition<Json, Buffer> {
+  const decode = requestType === REQUEST ? decodeDiscoveryRequest : (b: Buffer): Json => decodeRequestToJson(requestType, b);
   return {
     path: `/${SERVICE}/${name}`,
     requestStream: true,
@@ -46,7 +47,7 @@ function method(name: string, requestType: string): grpc.MethodDefinition<Json, 
     requestSerialize: () => {
       throw new Error('server side only');
     },
-    requestDeserialize: (b: Buffer) => decodeToJson(requestType, b) as Json,
+    requestDeserialize: decode,
     // responses are encoded by the streams (resource bytes are cached per version)
     responseSerialize: (b: Buffer) => b,
     responseDeserialize: (b: Buffer) => b,

@@ -1,7 +1,7 @@
 import protobuf from 'protobufjs';
 import type { Logger } from '../registry/types.js';
-import { viewKey, type ProxyInfo } from './proxy.js';
-import { urlOfType, type Generation, type Resource, type XdsType } from './resources.js';
+import type { ProxyInfo } from './proxy.js';
+import { scopeKey, urlOfType, type Generation, type Resource, type XdsType } from './resources.js';
 
 /** Where the control plane reports pushes, NACKs and streams (common/metrics.ts' TandemMetrics fits). */
 export interface XdsMetrics {
@@ -63,6 +63,14 @@ export function subscription(wildcard: boolean, names: Iterable<string>): Subscr
 
 type ResourceMap = ReadonlyMap<string, Resource>;
 
+/** A whole DiscoveryResponse, nonce included, shared by every stream it is sent to. */
+export interface SharedResponse {
+  readonly bytes: Buffer;
+  readonly nonce: string;
+  readonly type: XdsType;
+  readonly version: string;
+}
+
 /**
  * What streams need from the server: the current generation, and resolution, diffing
  * and response encoding, each memoised so that N proxies with the same view and
@@ -71,10 +79,14 @@ type ResourceMap = ReadonlyMap<string, Resource>;
  */
 export class AdsContext {
   private current: Generation;
-  private readonly resolved = new WeakMap<Generation, Map<string, ResourceMap>>();
+  // generation -> "type|view" -> subscription key -> set; the subscription key is the
+  // interned string of a Subscription (thousands of EDS names), never concatenated
+  private readonly resolved = new WeakMap<Generation, Map<string, Map<string, ResourceMap>>>();
   private readonly diffs = new WeakMap<ResourceMap, WeakMap<ResourceMap, ResourceMap>>();
   private readonly sames = new WeakMap<ResourceMap, WeakMap<ResourceMap, boolean>>();
   private readonly bodies = new WeakMap<ResourceMap, Buffer>();
+  private readonly responses = new WeakMap<ResourceMap, SharedResponse>();
+  private responseCount = 0;
   readonly stats: XdsStats;
 
   constructor(
@@ -98,13 +110,18 @@ export class AdsContext {
 
   /** The resources of `type` a proxy receives: its whole view for a wildcard subscription, plus the named ones that exist. */
   resolve(gen: Generation, proxy: ProxyInfo, type: XdsType, sub: Subscription): ResourceMap {
-    const key = `${type}|${viewKey(proxy)}|${sub.key}`;
     let perGen = this.resolved.get(gen);
     if (!perGen) {
       perGen = new Map();
       this.resolved.set(gen, perGen);
     }
-    const hit = perGen.get(key);
+    const outer = `${type}|${scopeKey(type, proxy)}`;
+    let perView = perGen.get(outer);
+    if (!perView) {
+      perView = new Map();
+      perGen.set(outer, perView);
+    }
+    const hit = perView.get(sub.key);
     if (hit) return hit;
     const view = gen.view(proxy);
     // Listeners: a sidecar's wildcard gets its capture listeners; gRPC API listeners are only ever named.
@@ -113,7 +130,7 @@ export class AdsContext {
       const r = view[type].get(n) ?? gen.global[type].get(n);
       if (r) set.set(n, r);
     }
-    perGen.set(key, set);
+    perView.set(sub.key, set);
     return set;
   }
 
@@ -164,6 +181,29 @@ export class AdsContext {
     const body = Buffer.from(w.finish());
     this.bodies.set(resources, body);
     return body;
+  }
+
+  /**
+   * The complete DiscoveryResponse for `resources`, encoded once and shared by every
+   * stream that sends this set. The nonce is per response, not per stream: it is
+   * unique within any one stream except when a stream is sent the very same
+   * response (same bytes, same version) again, where telling the two copies apart
+   * does not matter.
+   */
+  response(gen: Generation, type: XdsType, resources: ResourceMap): SharedResponse {
+    const hit = this.responses.get(resources);
+    if (hit && hit.type === type && hit.version === gen.version) return hit;
+    const body = this.responseBody(gen, type, resources);
+    const nonce = String(++this.responseCount);
+    const w = protobuf.Writer.create();
+    w.uint32((5 << 3) | 2).string(nonce);
+    const tail = w.finish();
+    const bytes = Buffer.allocUnsafe(body.length + tail.length);
+    body.copy(bytes, 0);
+    bytes.set(tail, body.length);
+    const res = { bytes, nonce, type, version: gen.version };
+    this.responses.set(resources, res);
+    return res;
   }
 
   recordPush(type: XdsType): void {

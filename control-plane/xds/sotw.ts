@@ -1,4 +1,4 @@
-import protobuf from 'protobufjs';
+import { RAW_NAMES } from '../proto/decode.js';
 import { proxyFromNode, type ProxyInfo } from './proxy.js';
 import { PUSH_ORDER, typeOfUrl, urlOfType, type Generation, type Resource, type XdsType } from './resources.js';
 import { subscription, type AdsContext, type ProxyStatus, type Subscription, type TypeStatus } from './context.js';
@@ -19,11 +19,12 @@ import { subscription, type AdsContext, type ProxyStatus, type Subscription, typ
  *   not deletion for those types, per the xDS protocol).
  */
 
-type Json = Record<string, unknown>;
+type Json = Record<string, unknown> & { [RAW_NAMES]?: Uint8Array };
 
 type ResourceMap = ReadonlyMap<string, Resource>;
 
 const NOTHING: ResourceMap = new Map();
+const NO_NAMES: readonly string[] = [];
 
 interface TypeState {
   sub: Subscription;
@@ -36,16 +37,22 @@ interface TypeState {
   acks: number;
   nacks: number;
   lastError?: string;
+  /** resource_names of the last request, as received, and their raw bytes when the decoder kept them */
+  lastNames: readonly string[];
+  lastRaw?: Uint8Array;
 }
 
-const NONCE_TAG = (5 << 3) | 2;
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 const PARTIAL_TYPES: ReadonlySet<XdsType> = new Set(['endpoint', 'route']);
 
 export class SotwStream {
   proxy: ProxyInfo | undefined;
   private readonly states = new Map<XdsType, TypeState>();
-  private nonces = 0;
   private closed = false;
 
   constructor(
@@ -70,13 +77,12 @@ export class SotwStream {
       this.ctx.log.debug({ proxy: this.proxy.id, type: url }, 'ignoring request for an unsupported type');
       return;
     }
-    const names = Array.isArray(req['resource_names']) ? (req['resource_names'] as string[]) : [];
     const nonce = typeof req['response_nonce'] === 'string' ? req['response_nonce'] : '';
     let st = this.states.get(type);
     const first = st === undefined;
     if (st && nonce !== st.nonce) return; // stale: a newer response is in flight
     if (!st) {
-      st = { sub: subscription(false, []), nonce: '', sentVersion: '', sent: NOTHING, ackedVersion: '', acked: NOTHING, acks: 0, nacks: 0 };
+      st = { sub: subscription(false, []), nonce: '', sentVersion: '', sent: NOTHING, ackedVersion: '', acked: NOTHING, acks: 0, nacks: 0, lastNames: NO_NAMES };
       this.states.set(type, st);
     } else {
       const err = req['error_detail'] as Json | undefined;
@@ -97,7 +103,24 @@ export class SotwStream {
         st.ackedVersion = st.sentVersion;
       }
     }
-    // One pass: every ACK repeats the whole subscription (an Envoy's EDS names can be thousands).
+    // Every ACK repeats the whole subscription (an Envoy's EDS names can be thousands),
+    // almost always byte for byte: comparing with the last request's bytes (or list)
+    // is far cheaper than decoding and looking up each name.
+    const raw = req[RAW_NAMES] instanceof Uint8Array ? req[RAW_NAMES] : undefined;
+    const lastRaw = st.lastRaw;
+    const lastNames = st.lastNames;
+    if (raw) {
+      // only the bytes are kept: 100 proxies x thousands of decoded names would be megabytes
+      st.lastRaw = raw;
+      st.lastNames = NO_NAMES;
+      if (!first && lastRaw && Buffer.compare(raw, lastRaw) === 0) return;
+    }
+    const names = Array.isArray(req['resource_names']) ? (req['resource_names'] as string[]) : NO_NAMES;
+    if (!raw) {
+      st.lastRaw = undefined;
+      st.lastNames = names;
+      if (!first && !lastRaw && sameList(names, lastNames)) return;
+    }
     const prev = st.sub;
     let star = false;
     let named = 0;
@@ -152,15 +175,13 @@ export class SotwStream {
         }
       }
     }
-    const body = this.ctx.responseBody(gen, type, toSend);
-    const nonce = String(++this.nonces);
-    const w = protobuf.Writer.create();
-    w.uint32(NONCE_TAG).string(nonce);
-    st.nonce = nonce;
+    // the same bytes (nonce included) for every proxy that is sent this set: no per-stream encoding
+    const res = this.ctx.response(gen, type, toSend);
+    st.nonce = res.nonce;
     st.sentVersion = gen.version;
     st.sent = resources;
     this.ctx.recordPush(type);
-    this.send(Buffer.concat([body, w.finish()]));
+    this.send(res.bytes);
   }
 
   status(): ProxyStatus {

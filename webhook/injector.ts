@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
-import { parseAppProbe, renderBootstrap } from '../control-plane/bootstrap.js';
+import { parseAppProbe, renderBootstrap, type PrometheusScrape } from '../control-plane/bootstrap.js';
 import { UserError } from '../common/errors.js';
 import { captureSettings, iptablesArgs, validateCaptureDefaults } from './capture.js';
 import { canonicalLabels, workloadOf } from './canonical.js';
@@ -62,7 +62,7 @@ export async function loadInjector(opts: LoadInjectorOptions = {}): Promise<Inje
   const injector: Injector = { revision: config.revision, config, templates };
   // Render once with real values: a broken template is a startup error, not an admission failure.
   const sample: Pod = { metadata: { name: 'template-check', namespace: 'default', labels: { app: 'template-check' } }, spec: { containers: [{ name: 'app', image: 'app' }] } };
-  validateRendered(templates, sidecarValues(injector, sample, captureSettings(config.capture, undefined), { proxyConfig: config.proxyConfig, hold: true, probers: {}, probersText: '' }));
+  validateRendered(templates, sidecarValues(injector, sample, captureSettings(config.capture, undefined), { proxyConfig: config.proxyConfig, hold: true, probers: {}, probersText: '', prometheusEnv: undefined }));
   return injector;
 }
 
@@ -79,10 +79,11 @@ function explicitGid(c: InjectorConfig): number | undefined {
 const BOOTSTRAP_CACHE_SIZE = 256;
 const bootstrapCache = new WeakMap<Injector, Map<string, string>>();
 
-function cachedBootstrap(inj: Injector, labels: Record<string, string>, appPorts: number[], probers: AppProbers, probersText: string): string {
+function cachedBootstrap(inj: Injector, labels: Record<string, string>, appPorts: number[], probers: AppProbers, probersText: string, prometheusEnv: string | undefined): string {
   let cache = bootstrapCache.get(inj);
   if (!cache) bootstrapCache.set(inj, (cache = new Map()));
-  const key = JSON.stringify([labels, appPorts]) + probersText;
+  // The scrape target changes the 15020 listener, so it is part of the key.
+  const key = JSON.stringify([labels, appPorts, prometheusEnv ?? '']) + probersText;
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
   const c = inj.config;
@@ -99,6 +100,7 @@ function cachedBootstrap(inj: Injector, labels: Record<string, string>, appPorts
       labels,
       appPorts,
       ...(Object.keys(probers).length > 0 ? { appProbes: probers as Record<string, unknown> } : {}),
+      ...(prometheusEnv ? { prometheusScrape: JSON.parse(prometheusEnv) as PrometheusScrape } : {}),
       logLevel: c.proxy.logLevel,
     }),
   );
@@ -129,6 +131,8 @@ interface PodExtras {
   probers: AppProbers;
   /** probersJson(probers), '' when none: the sidecar's variable and part of the bootstrap cache key */
   probersText: string;
+  /** the app's original Prometheus target (ISTIO_PROMETHEUS_ANNOTATIONS), merged on :15020 */
+  prometheusEnv: string | undefined;
 }
 
 function sidecarValues(inj: Injector, pod: Pod, capture: ReturnType<typeof captureSettings>, x: PodExtras): SidecarValues {
@@ -136,7 +140,7 @@ function sidecarValues(inj: Injector, pod: Pod, capture: ReturnType<typeof captu
   const proxy = proxyOptions(c, pod.metadata?.annotations);
   const labels = pod.metadata?.labels ?? {};
   const appPorts = (pod.spec?.containers ?? []).flatMap((ct) => (ct.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => p.containerPort));
-  const bootstrap = cachedBootstrap(inj, labels, appPorts, x.probers, x.probersText);
+  const bootstrap = cachedBootstrap(inj, labels, appPorts, x.probers, x.probersText, x.prometheusEnv);
   const drain = x.proxyConfig.terminationDrainSeconds;
   return {
     initImage: c.images.init,
@@ -238,7 +242,6 @@ export function injectPod(pod: Pod, ctx: InjectionContext, injector: Injector): 
   if (withSidecar && !prometheus && previousScrape !== undefined && annotations['prometheus.io/port'] === MERGED_METRICS_PORT) prometheus = { annotations, env: previousScrape };
   else if (prometheus) {
     annotations = prometheus.annotations;
-    if (prometheus.env) warnings.push(`prometheus.io scrape target moved to the sidecar's ${PROMETHEUS_ENV}; tandem's proxy serves only its own metrics on :15020/stats/prometheus so far (set prometheus.istio.io/merge-metrics: "false" to keep scraping the app directly)`);
   }
 
   if (withSidecar) {
@@ -252,7 +255,7 @@ export function injectPod(pod: Pod, ctx: InjectionContext, injector: Injector): 
   out.metadata.labels = labels;
 
   const probersText = Object.keys(probers).length > 0 ? probersJson(probers) : '';
-  const values = sidecarValues(injector, out, capture, { proxyConfig, hold, probers, probersText });
+  const values = sidecarValues(injector, out, capture, { proxyConfig, hold, probers, probersText, prometheusEnv: prometheus?.env });
   const injected = { initContainers: [] as string[], containers: [] as string[], volumes: [] as string[] };
   const originals: Overrides = { containers: [], initContainers: [] };
   if (withSidecar) {

@@ -22,6 +22,9 @@ const ENTRY_FILES = [
   'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  // the sidecar's 15020 listener: metrics merge and gRPC probes (Lua), TCP probes (health_check)
+  'envoy/extensions/filters/http/lua/v3/lua.proto',
+  'envoy/extensions/filters/http/health_check/v3/health_check.proto',
 ];
 
 function includeDirs(): string[] {

@@ -53,12 +53,14 @@ t.test('probe rewrite: httpGet probes go to :15020/app-health/<container>/<kind>
     { httpGet: { path: '/app-health/app/livez', port: 15020, scheme: 'HTTP', httpHeaders: [{ name: 'X-Probe', value: '1' }] }, timeoutSeconds: 2 },
     'HTTPS becomes HTTP to the proxy (the proxy speaks HTTPS to the app)',
   );
-  t.same(appOf(out)?.startupProbe, { tcpSocket: { port: 8080 }, failureThreshold: 30 }, "tcpSocket: left alone, tandem's Envoy does not forward it yet");
+  t.same(appOf(out)?.startupProbe, { httpGet: { path: '/app-health/app/startupz', port: 15020 }, failureThreshold: 30 }, 'tcpSocket: rewritten, the proxy answers from its connect check');
   t.same(appOf(out, 'side')?.readinessProbe, { exec: { command: ['true'] } }, 'exec: never rewritten');
-  t.same(appOf(out, 'side')?.livenessProbe, { grpc: { port: 9000 } }, 'grpc: left alone, not forwarded yet');
+  t.same(appOf(out, 'side')?.livenessProbe, { httpGet: { path: '/app-health/side/livez', port: 15020 } }, 'grpc: rewritten, the proxy sends the gRPC health check');
   const probers =
     '{"/app-health/app/livez":{"httpGet":{"path":"/live","port":8443,"scheme":"HTTPS","httpHeaders":[{"name":"X-Probe","value":"1"}]},"timeoutSeconds":2},' +
-    '"/app-health/app/readyz":{"httpGet":{"path":"/ready","port":8080}}}';
+    '"/app-health/app/readyz":{"httpGet":{"path":"/ready","port":8080}},' +
+    '"/app-health/app/startupz":{"tcpSocket":{"port":8080}},' +
+    '"/app-health/side/livez":{"grpc":{"port":9000}}}';
   t.equal(envOf(proxyOf(out), 'ISTIO_KUBE_APP_PROBERS'), probers, "Istio's JSON: sorted keys, named port resolved");
 
   // The bootstrap on the proxy's command line serves exactly those paths.
@@ -68,7 +70,11 @@ t.test('probe rewrite: httpGet probes go to :15020/app-health/<container>/<kind>
   const byPath = Object.fromEntries(routes.map((r) => [r.match.path, r.route]));
   t.match(byPath['/app-health/app/readyz'], { cluster: 'tandem-app-probe|http|8080', prefix_rewrite: '/ready' });
   t.match(byPath['/app-health/app/livez'], { cluster: 'tandem-app-probe|https|8443', prefix_rewrite: '/live', timeout: '2s' });
-  t.equal(byPath['/app-health/app/startupz'], undefined);
+  // TCP and gRPC probes are answered by filters (health_check, Lua); their routes only catch a
+  // request no filter answered, and then fail the probe rather than pass it.
+  const answered = Object.fromEntries(routes.map((r) => [r.match.path, r as unknown as { direct_response?: { status: number } }]));
+  t.equal(answered['/app-health/app/startupz']?.direct_response?.status, 503, 'the TCP probe path is routed on the status port, failing closed');
+  t.equal(answered['/app-health/side/livez']?.direct_response?.status, 503, 'and so is the gRPC probe path');
   const labels = out.metadata?.labels as Record<string, string>;
   t.same(
     boot,
@@ -134,7 +140,9 @@ t.test('Prometheus merge: scrape annotations point at the proxy, the original ta
   const a = r.pod.metadata?.annotations ?? {};
   t.same([a['prometheus.io/scrape'], a['prometheus.io/port'], a['prometheus.io/path'], a.team], ['true', '15020', '/stats/prometheus', 'shop']);
   t.equal(envOf(proxyOf(r.pod), 'ISTIO_PROMETHEUS_ANNOTATIONS'), '{"scrape":"true","path":"/metrics","port":"9090"}');
-  t.match(r.warnings.join('\n'), /serves only its own metrics on :15020\/stats\/prometheus so far/, 'says the app metrics are not merged yet');
+  t.notMatch(r.warnings.join('\n'), /prometheus/i, 'no warning: the proxy merges the app metrics on :15020');
+  const boot = JSON.parse(proxyOf(r.pod)?.args?.[1] as string) as { static_resources: { clusters: Array<{ name: string }> } };
+  t.ok(boot.static_resources.clusters.some((c) => c.name === 'tandem-app-metrics|9090'), "the bootstrap fetches the app's metrics from its original port");
   t.same(injectPod(r.pod, manual(), inj).pod, r.pod, 're-injection keeps the original target');
 
   // Prometheus' own spelling variants count as the same annotation.

@@ -16,8 +16,8 @@ import { Ajv, type ValidateFunction } from 'ajv';
 const require = createRequire(import.meta.url);
 const ajv = new Ajv({ strict: true, allErrors: true, allowUnionTypes: true });
 const schemas: Record<string, ValidateFunction> = {
-  secrets: ajv.compile(require('/work/shared/conformance/k8s-schemas/secret-v1.json') as object),
-  mutatingwebhookconfigurations: ajv.compile(require('/work/shared/conformance/k8s-schemas/mutatingwebhookconfiguration-admissionregistration-v1.json') as object),
+  secrets: ajv.compile(require('../../../shared/conformance/k8s-schemas/secret-v1.json') as object),
+  mutatingwebhookconfigurations: ajv.compile(require('../../../shared/conformance/k8s-schemas/mutatingwebhookconfiguration-admissionregistration-v1.json') as object),
 };
 
 type Obj = { metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string; creationTimestamp?: string; [k: string]: unknown }; [k: string]: unknown };

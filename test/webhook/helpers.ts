@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { Pod as PodModel } from 'kubernetes-models/v1';
@@ -5,7 +6,8 @@ import { injectPod, loadInjector, type Injector } from '../../webhook/injector.j
 import type { Pod } from '../../webhook/types.js';
 import { mapPods, type KubeObject } from '../../webhook/workloads.js';
 
-export const CONFORMANCE = '/work/shared/conformance';
+// ../shared/conformance beside the repository, as in a developer's tree and in CI.
+export const CONFORMANCE = fileURLToPath(new URL('../../../shared/conformance', import.meta.url));
 export const ISTIO_INJECT = `${CONFORMANCE}/istio-inject`;
 
 const podSchema = JSON.parse(readFileSync(`${CONFORMANCE}/k8s-schemas/pod-v1.json`, 'utf8')) as object;

@@ -5,7 +5,13 @@
 //
 //   node bench/webhook.mjs [--connections 8] [--duration 10] [--warmup 3]
 //
-// Prints admissions/s and p99 latency for both and the ratio tandem/baseline.
+// Prints admissions/s and p99 latency for both and the ratio tandem/baseline, in two modes:
+//   hit   the same pod every time, each request with its own uid, as the replicas of one
+//         ReplicaSet arrive (tandem answers from its admission cache after the first);
+//   miss  a different pod every time (a label carries a counter), so every admission runs the
+//         injector; the baseline gets the same varying bodies and still answers its canned patch.
+// --mode hit|miss|both (default both). TANDEM_BENCH_NO_LOG=1 turns tandem's admission log off
+// (it is on by default because production pays for it); TANDEM_BENCH_NO_CACHE=1 its answer cache.
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { openSync } from 'node:fs';
@@ -24,17 +30,25 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '8' },
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '3' },
+    mode: { type: 'string', default: 'both' },
   },
 });
 
-async function payload() {
+const COUNTER = '__BENCH_COUNTER__';
+
+/**
+ * The AdmissionReview text. `at` puts the counter marker in the uid (every request its own uid,
+ * as from the apiserver) or in a label value (every request also a new pod).
+ */
+async function payload(at) {
   const pod = JSON.parse(await readFile(new URL('test/webhook/server-fixture-pod.json', root), 'utf8'));
   delete pod.metadata.namespace; // as the apiserver sends a ReplicaSet's pod
+  if (at === 'label') pod.metadata.labels['bench-counter'] = COUNTER;
   return JSON.stringify({
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
     request: {
-      uid: '705ab4f5-6393-11e8-b7cc-42010a800002',
+      uid: at === 'uid' || at === 'label' ? `705ab4f5-6393-11e8-b7cc-${COUNTER}` : '705ab4f5-6393-11e8-b7cc-42010a800002',
       kind: { group: '', version: 'v1', kind: 'Pod' },
       resource: { group: '', version: 'v1', resource: 'pods' },
       namespace: 'bookinfo',
@@ -51,8 +65,8 @@ async function payload() {
 async function runTandem(certDir) {
   const { startWebhookServer } = await import(new URL('webhook/server.js', dist).href);
   const { loadInjector } = await import(new URL('webhook/injector.js', dist).href);
-  // Logging stays on (one JSON line per admission, to stderr) because production pays for it.
-  const server = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir, injector: await loadInjector(), reloadPollMs: 0 });
+  const server = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir, injector: await loadInjector(), reloadPollMs: 0, ...(process.env.TANDEM_BENCH_NO_LOG ? { logger: false } : {}), ...(process.env.TANDEM_BENCH_NO_CACHE ? { cache: false } : {}) });
+  cacheStats = () => ({ hits: server.admitter.cache?.hits ?? 0, misses: server.admitter.cache?.misses ?? 0 });
   process.stdout.write(`READY ${server.port}\n`);
 }
 
@@ -90,27 +104,39 @@ function startChild(kind, extra) {
   });
 }
 
-function cpuOf(child) {
+/** The child's CPU time in ms, and its admission cache counters (tandem only). */
+function statsOf(child) {
   return new Promise((resolve) => {
-    child.once('message', (u) => resolve((u.user + u.system) / 1000));
+    child.once('message', (u) => resolve({ cpuMs: (u.user + u.system) / 1000, cache: u.cache }));
     child.send('cpu');
   });
 }
 
+// Never reset: warm-up and measured runs must not repeat a pod, or the miss mode would hit.
+let n = 0;
+
+/** `body` is the text to send, or the pieces around the places of a counter. */
 async function fire(autocannon, server, body, duration, connections) {
   const { port, child } = server;
-  const cpuBefore = await cpuOf(child);
+  const before = await statsOf(child);
+  const varying = Array.isArray(body)
+    ? { requests: [{ setupRequest: (req) => ({ ...req, body: body.join(String(n++).padStart(12, '0')) }) }] }
+    : { body };
   const result = await autocannon({
     url: `https://127.0.0.1:${port}/inject`,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body,
+    ...varying,
     connections,
     duration,
     servername: 'tandem-webhook.tandem-system.svc',
   });
-  const cpuMs = (await cpuOf(child)) - cpuBefore;
+  const after = await statsOf(child);
+  const cpuMs = after.cpuMs - before.cpuMs;
+  const hits = after.cache ? after.cache.hits - before.cache.hits : undefined;
+  const misses = after.cache ? after.cache.misses - before.cache.misses : undefined;
   return {
+    ...(hits !== undefined ? { cacheHitRate: Number((hits / Math.max(1, hits + misses)).toFixed(3)) } : {}),
     cpuUsPerAdmission: Math.round((cpuMs * 1000) / Math.max(1, result['2xx'])),
     rps: result.requests.average,
     p99: result.latency.p99,
@@ -152,18 +178,30 @@ async function main() {
     const baseline = await startChild('baseline', ['--cert-dir', dir, '--canned', cannedFile]);
     children.push(baseline.child);
 
-    await fire(autocannon, baseline, body, warmup, connections);
-    await fire(autocannon, tandem, body, warmup, connections);
-    const b = await fire(autocannon, baseline, body, duration, connections);
-    const t = await fire(autocannon, tandem, body, duration, connections);
-
-    const fmt = (name, r) => `${name.padEnd(22)} ${r.rps.toFixed(0).padStart(7)} admissions/s   p50 ${String(r.p50).padStart(3)} ms   p99 ${String(r.p99).padStart(3)} ms   server CPU ${String(r.cpuUsPerAdmission).padStart(4)} us/admission   errors ${r.errors}`;
+    const modes = args.mode === 'both' ? ['hit', 'miss'] : [args.mode];
+    const split = async (at) => {
+      const parts = (await payload(at)).split(COUNTER);
+      if (parts.length < 2) throw new Error('the payload must hold the counter');
+      return parts;
+    };
+    const bodies = { hit: await split('uid'), miss: await split('label') };
+    const fmt = (name, r) => `${name.padEnd(24)} ${r.rps.toFixed(0).padStart(7)} admissions/s   p50 ${String(r.p50).padStart(3)} ms   p99 ${String(r.p99).padStart(3)} ms   server CPU ${String(r.cpuUsPerAdmission).padStart(4)} us/admission   errors ${r.errors}${r.cacheHitRate !== undefined ? `   cache hits ${(r.cacheHitRate * 100).toFixed(1)}%` : ''}`;
     console.log(`webhook benchmark: ${connections} connections, ${duration}s each, payload ${body.length} bytes, patch ${JSON.parse(canned).response.patch.length} bytes base64`);
-    console.log(fmt('baseline (canned)', b));
-    console.log(fmt('tandem /inject', t));
-    const ratio = t.rps / b.rps;
-    console.log(`ratio tandem/baseline ${ratio.toFixed(2)} (target >= 0.8)   tandem p99 ${t.p99} ms (target <= 5 ms)   CPU per admission tandem/baseline ${(t.cpuUsPerAdmission / b.cpuUsPerAdmission).toFixed(2)}`);
-    console.log(JSON.stringify({ connections, duration, baseline: b, tandem: t, ratio: Number(ratio.toFixed(3)) }));
+    const summary = { connections, duration };
+    for (const mode of modes) {
+      const send = bodies[mode];
+      await fire(autocannon, baseline, send, warmup, connections);
+      await fire(autocannon, tandem, send, warmup, connections);
+      const b = await fire(autocannon, baseline, send, duration, connections);
+      const t = await fire(autocannon, tandem, send, duration, connections);
+      const ratio = t.rps / b.rps;
+      console.log(`-- ${mode === 'hit' ? 'cache hit: the same pod, a new uid every time' : 'cache miss: a new pod every time'}`);
+      console.log(fmt('baseline (canned)', b));
+      console.log(fmt(`tandem /inject (${mode})`, t));
+      console.log(`ratio tandem/baseline ${ratio.toFixed(2)} (target >= 0.8)   tandem p99 ${t.p99} ms (target <= 5 ms)   CPU per admission tandem/baseline ${(t.cpuUsPerAdmission / b.cpuUsPerAdmission).toFixed(2)}`);
+      summary[mode] = { baseline: b, tandem: t, ratio: Number(ratio.toFixed(3)) };
+    }
+    console.log(JSON.stringify(summary));
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await rm(dir, { recursive: true, force: true });
@@ -171,7 +209,8 @@ async function main() {
 }
 
 // CPU time is less sensitive than throughput to other load on a shared 2-core machine.
-if (args.child) process.on('message', (m) => { if (m === 'cpu') process.send?.(process.cpuUsage()); });
+let cacheStats = () => undefined;
+if (args.child) process.on('message', (m) => { if (m === 'cpu') process.send?.({ ...process.cpuUsage(), cache: cacheStats() }); });
 // process.exit lets --cpu-prof write its profile when the parent stops a child.
 if (args.child) process.once('SIGTERM', () => process.exit(0));
 if (args.child === 'tandem') await runTandem(args['cert-dir']);

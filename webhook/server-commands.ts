@@ -29,9 +29,10 @@ export function register(program: Command): void {
     .option('--service <name>', 'webhook Service name the certificate should carry', 'tandem-webhook')
     .option('--namespace <ns>', 'webhook Service namespace', 'tandem-system')
     .action(async (flags: WebhookFlags) => {
-      const [{ loadInjector }, { startWebhookServer }, { default: closeWithGrace }] = await Promise.all([
+      const [{ loadInjector }, { startWebhookServer }, { getMetrics }, { default: closeWithGrace }] = await Promise.all([
         import('./injector.js'),
         import('./server.js'),
+        import('../common/metrics.js'),
         import('close-with-grace'),
       ]);
       const injector = await loadInjector({
@@ -45,6 +46,7 @@ export function register(program: Command): void {
         injector,
         service: flags.service,
         namespace: flags.namespace,
+        metrics: getMetrics(),
       });
       // Keep the process alive until a signal; close-with-grace drains in-flight admissions.
       await new Promise<void>((resolve) => {

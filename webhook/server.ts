@@ -1,15 +1,13 @@
 import type { Server as HttpsServer } from 'node:https';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type RouteShorthandOptionsWithHandler } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type RouteShorthandOptionsWithHandler } from 'fastify';
 import { pino, type DestinationStream, type LoggerOptions, type Logger } from 'pino';
 import { watchCertDir, type CertReloader } from '../certs/reloader.js';
 import type { ServingCert } from '../certs/inspect.js';
-import {
-  admissionReviewSchema,
-  admit,
-  type AdmissionReviewRequest,
-  type InjectFn,
-} from './admission.js';
-import { injectPod, type Injector } from './injector.js';
+import type { TandemMetrics } from '../common/metrics.js';
+import { createAdmitter, type AdmissionAnswer, type Admitter } from './admission-answer.js';
+import type { AdmissionCacheOptions } from './admission-cache.js';
+import { admissionReviewSchema, metricResult, type AdmissionReviewRequest, type InjectFn } from './admission.js';
+import type { Injector } from './injector.js';
 
 export interface WebhookServerOptions {
   /** default 0.0.0.0 */
@@ -30,6 +28,10 @@ export interface WebhookServerOptions {
   reloadPollMs?: number;
   /** replaces injectPod (tests) */
   inject?: InjectFn;
+  /** bounds of the admission answer cache (default 1024 answers, 16 Mi characters), or false for none */
+  cache?: AdmissionCacheOptions | false;
+  /** where admissions and the serving certificate's expiry are recorded; none by default */
+  metrics?: TandemMetrics;
 }
 
 export interface WebhookServer {
@@ -38,6 +40,8 @@ export interface WebhookServer {
   app: FastifyInstance<HttpsServer>;
   /** the certificate reloader (its current() is the pair served to new connections) */
   certs: CertReloader;
+  /** answers admissions; its cache (when on) shows hits and misses */
+  admitter: Admitter;
   close(): Promise<void>;
 }
 
@@ -45,6 +49,34 @@ export const DEFAULT_WEBHOOK_PORT = 15017;
 // An AdmissionReview carries the object (and for updates the old one); Kubernetes caps
 // objects at about 1.5 MiB in etcd, so this leaves room without inviting abuse.
 const BODY_LIMIT = 8 * 1024 * 1024;
+const JSON_TYPE = 'application/json; charset=utf-8';
+const LOG_BATCH_BYTES = 4096;
+const LOG_FLUSH_MS = 1000;
+
+function flushQuietly(dest: ReturnType<typeof pino.destination>): void {
+  try {
+    dest.flush();
+  } catch {
+    // not ready or already writing: the next tick of the timer will do
+  }
+}
+
+const STATE = Symbol('tandem.admission');
+interface AdmissionState {
+  /** performance.now() when the request was routed */
+  start: number;
+  /** the body text, when it was parsed (the answer cache keys on it) */
+  raw?: string;
+  /** the answer, when the cache had it */
+  hit?: AdmissionAnswer;
+}
+
+/** The label of the serving certificate in tandem_cert_expiry_timestamp_seconds. */
+export const SERVING_CERT_METRIC_FILE = 'tls.crt';
+/** The reason label of requests that failed inside the server, outside the injector. */
+export const INTERNAL_ERROR_RULE = 'server-error';
+/** The reason label of requests answered 400 (or 413, 415) before any admission logic ran. */
+export const BAD_REQUEST_RULE = 'bad-request';
 
 /** Turns Fastify's body errors into the one-line 400 reasons the apiserver will log. */
 function badRequestReason(err: FastifyError): string | undefined {
@@ -76,12 +108,26 @@ function certLog(cert: ServingCert): Record<string, unknown> {
  * connections get the new certificate while established ones finish undisturbed.
  */
 export async function startWebhookServer(opts: WebhookServerOptions): Promise<WebhookServer> {
-  const logger: Logger | undefined = opts.logger === false
-    ? undefined
-    : pino({ level: 'info', ...(opts.logger ?? {}) }, opts.logDestination ?? pino.destination(2));
-  const log = logger ?? pino({ level: 'silent' });
-  const inject = opts.inject ?? injectPod;
-  const injector = opts.injector;
+  // stderr is written in batches: a write(2) per admission line cost more than the rest of a cached
+  // admission. A timer bounds how long a line waits; pino flushes the rest at exit.
+  const stderr = opts.logger === false || opts.logDestination ? undefined : pino.destination({ dest: 2, sync: false, minLength: LOG_BATCH_BYTES });
+  const flushTimer = stderr ? setInterval(() => flushQuietly(stderr), LOG_FLUSH_MS).unref() : undefined;
+  const log: Logger = opts.logger === false
+    ? pino({ level: 'silent' })
+    : pino({ level: 'info', ...(opts.logger ?? {}) }, opts.logDestination ?? stderr);
+  const metrics = opts.metrics;
+  const admitter = createAdmitter({
+    injector: opts.injector,
+    ...(opts.inject ? { inject: opts.inject } : {}),
+    ...(opts.cache !== undefined ? { cache: opts.cache } : {}),
+  });
+  // Per-request state lives on the request itself: WeakMaps made every admission pay for
+  // ephemeron processing in the garbage collector.
+  const stateOf = (request: object): AdmissionState => {
+    const r = request as { [STATE]?: AdmissionState | null };
+    return (r[STATE] ??= { start: performance.now() });
+  };
+  const elapsedSince = (request: object): number => performance.now() - stateOf(request).start;
 
   let app: FastifyInstance<HttpsServer> | undefined;
   const certs = await watchCertDir({
@@ -93,6 +139,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     onReload: (cert) => {
       try {
         app?.server.setSecureContext({ key: cert.keyPem, cert: cert.certPem });
+        metrics?.setCertExpiry(SERVING_CERT_METRIC_FILE, cert.info.notAfter);
         log.info({ certDir: opts.certDir, ...certLog(cert) }, 'serving certificate reloaded');
         for (const w of cert.warnings) log.warn(w);
       } catch (err) {
@@ -103,13 +150,15 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   });
   const initial = certs.current();
   for (const w of initial.warnings) log.warn(w);
+  metrics?.setCertExpiry(SERVING_CERT_METRIC_FILE, initial.info.notAfter);
 
   try {
     app = Fastify({
       https: { key: initial.keyPem, cert: initial.certPem, minVersion: 'TLSv1.2' },
-      ...(logger ? { loggerInstance: logger } : { logger: false }),
-      // one line per admission is written by the route itself; Fastify's request/response pair would triple it
-      logController: new LogController({ disableRequestLogging: true }),
+      // The routes log through `log` themselves, one line per admission. Fastify's own request
+      // logging would add a child logger and response listeners to every request for lines that
+      // are switched off anyway.
+      logger: false,
       bodyLimit: BODY_LIMIT,
       return503OnClosing: true,
       // coercion would turn a numeric uid into a string instead of rejecting the review
@@ -118,29 +167,63 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
 
     // Only JSON is an AdmissionReview; without this, text/plain bodies reach the schema as strings.
     app.removeContentTypeParser('text/plain');
+    app.decorateRequest(STATE, null);
+    // Fastify's own JSON parsing (with its prototype-poisoning checks), keeping the text it parsed.
+    const parseJson = app.getDefaultJsonParser('error', 'error');
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, payload, done) => {
+      const text = payload as string;
+      // A body answered before but for its uid is not parsed again (admission-cache.ts says why
+      // that is exact); the schema still checks a stand-in carrying its apiVersion and uid.
+      const hit = admitter.cached(text);
+      if (hit !== undefined) {
+        const stub = { apiVersion: hit.apiVersion, kind: 'AdmissionReview', request: { uid: hit.uid, object: {} } };
+        stateOf(request).hit = hit;
+        done(null, stub);
+        return;
+      }
+      parseJson(request, text, (err, body) => {
+        if (!err) stateOf(request).raw = text;
+        done(err, body);
+      });
+    });
 
     app.setErrorHandler((err: FastifyError, request, reply) => {
       const reason = badRequestReason(err);
+      const admission = request.routeOptions.url?.startsWith('/inject') === true;
       if (reason !== undefined) {
         const message = oneLine(reason);
-        request.log.info({ decision: 'reject', reason: message, url: request.url }, 'admission');
+        log.info({ decision: 'reject', reason: message, url: request.url }, 'admission');
+        if (admission) metrics?.recordAdmission('error', BAD_REQUEST_RULE, elapsedSince(request) / 1000);
         return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message });
       }
       const code = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
-      if (code >= 500) request.log.error({ err }, 'request failed');
+      if (admission) metrics?.recordAdmission('error', code >= 500 ? INTERNAL_ERROR_RULE : BAD_REQUEST_RULE, elapsedSince(request) / 1000);
+      if (code >= 500) log.error({ err, url: request.url }, 'request failed');
       return reply.code(code).send({ statusCode: code, error: code >= 500 ? 'Internal Server Error' : 'Request Error', message: oneLine(err.message) });
     });
 
     const route: RouteShorthandOptionsWithHandler<HttpsServer> = {
-      // No response schema: the answer is mostly one long base64 string, which V8's native
-      // JSON.stringify writes faster than a compiled serializer that scans it for escapes.
+      // No response schema: the answer is text already (admission-answer.ts writes it).
       schema: { body: admissionReviewSchema },
+      // Fastify without a logger does not time requests (reply.elapsedTime stays 0).
+      onRequest: (request, _reply, done) => {
+        (request as { [STATE]?: AdmissionState | null })[STATE] = { start: performance.now() };
+        done();
+      },
       handler: async (request, reply) => {
-        const result = admit(request.body as AdmissionReviewRequest, injector, inject);
-        const durationMs = Math.round(reply.elapsedTime * 1000) / 1000;
-        if (result.error) request.log.error({ ...result.log, durationMs, err: result.error }, 'admission');
-        else request.log.info({ ...result.log, durationMs }, 'admission');
-        return result.review;
+        const body = request.body as AdmissionReviewRequest;
+        const state = stateOf(request);
+        const result = state.hit ?? admitter.answer(body, state.raw);
+        const elapsedMs = elapsedSince(request);
+        const durationMs = Math.round(elapsedMs * 1000) / 1000;
+        const l = result.log;
+        if (result.error) log.error({ uid: body.request.uid, ...l, durationMs, err: result.error }, 'admission');
+        else if (result.cached) log.info({ uid: body.request.uid, ...l, durationMs, cached: true }, 'admission');
+        else log.info({ uid: body.request.uid, ...l, durationMs }, 'admission');
+        metrics?.recordAdmission(metricResult(l.decision), l.rule, elapsedMs / 1000);
+        reply.header('content-type', JSON_TYPE);
+        return result.text;
       },
     };
     // Istio's injector also serves /inject/cluster/<c>/net/<n>; the parameters are not needed here.
@@ -153,6 +236,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     await app.listen({ host: opts.host ?? '0.0.0.0', port: opts.port ?? DEFAULT_WEBHOOK_PORT });
   } catch (err) {
     certs.close();
+    if (flushTimer) clearInterval(flushTimer);
     await app?.close();
     throw err;
   }
@@ -168,9 +252,12 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     port,
     app: server,
     certs,
+    admitter,
     close: async () => {
       certs.close();
       await server.close();
+      if (flushTimer) clearInterval(flushTimer);
+      if (stderr) flushQuietly(stderr);
     },
   };
 }

@@ -14,7 +14,7 @@ import { UserError } from '../../common/errors.js';
 import { call, review, SERVICE_DNS } from './server-helpers.js';
 
 const require = createRequire(import.meta.url);
-const podSchema = require('/work/shared/conformance/k8s-schemas/pod-v1.json') as object;
+const podSchema = require('../../../shared/conformance/k8s-schemas/pod-v1.json') as object;
 const fixturePod = require('./server-fixture-pod.json') as Record<string, unknown>;
 const validatePod = new Ajv({ strict: true, allErrors: true, allowUnionTypes: true }).compile(podSchema);
 
@@ -235,6 +235,8 @@ t.test('injector failures: UserError denies, anything else allows unchanged with
     certDir: dir,
     injector: await loadInjector(),
     logDestination: { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) },
+    // This stub answers the same pod differently over time, which a real injector never does.
+    cache: false,
     inject: () => {
       if (mode === 'user') throw new UserError('annotation sidecar.istio.io/x: bad value "y"');
       throw new TypeError("Cannot read properties of undefined (reading 'containers')");

@@ -34,7 +34,13 @@ export async function loadServingCert(dir: string, opts: LoadServingCertOptions 
   const certFile = join(dir, CERT_FILES.cert);
   const keyFile = join(dir, CERT_FILES.key);
   const caFile = join(dir, CERT_FILES.ca);
-  const [certPem, keyPem, caPem] = await Promise.all([readRequired(certFile), readRequired(keyFile), readOptional(caFile)]);
+  // Read in parallel, but report problems in a fixed order (certificate, then key): with
+  // Promise.all the first read to fail would win, and the message would vary from run to run.
+  const [cert, key, ca] = await Promise.allSettled([readRequired(certFile), readRequired(keyFile), readOptional(caFile)]);
+  for (const r of [cert, key, ca]) if (r.status === 'rejected') throw r.reason;
+  const certPem = (cert as PromiseFulfilledResult<string>).value;
+  const keyPem = (key as PromiseFulfilledResult<string>).value;
+  const caPem = (ca as PromiseFulfilledResult<string | undefined>).value;
   const expect = serviceDnsNames(opts.service ?? DEFAULT_SERVICE, opts.namespace ?? DEFAULT_NAMESPACE).slice(0, 1);
   return inspectServingCert(
     { certPem, keyPem, certFile, keyFile, ...(caPem !== undefined ? { caPem, caFile } : {}) },

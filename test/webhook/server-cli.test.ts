@@ -29,7 +29,7 @@ t.test('tandem webhook serves admissions and stops cleanly on SIGTERM', async (t
   const dir = await mkdtemp(join(tmpdir(), 'tandem-webhook-cli-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const certs = await ensureCerts({ dir });
-  const child = tandem(['webhook', '--host', '127.0.0.1', '--port', '0', '--cert-dir', dir]);
+  const child = tandem(['webhook', '--host', '127.0.0.1', '--port', '0', '--monitoring-port', '0', '--cert-dir', dir]);
   const exit = exited(child);
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
@@ -47,6 +47,12 @@ t.test('tandem webhook serves admissions and stops cleanly on SIGTERM', async (t
   t.equal(res.status, 200);
   t.equal((res.json as { response: { patchType?: string } }).response.patchType, 'JSONPatch');
   t.match(stderr, /"msg":"webhook listening"/);
+  const announced = /"url":"(http:\/\/127\.0\.0\.1:\d+)","msg":"monitoring listening"/;
+  for (let i = 0; i < 200 && !announced.test(stderr); i++) await new Promise((r) => setTimeout(r, 25));
+  const monitoring = announced.exec(stderr)?.[1];
+  t.ok(monitoring, 'the monitoring port is announced');
+  const metrics = await (await fetch(`${monitoring}/metrics`)).text();
+  t.match(metrics, /^tandem_admissions_total\{result="injected",reason="[^"]+"\} 1$/m, 'the admission is counted on /metrics');
   child.kill('SIGTERM');
   t.equal(await exit, 0, 'exit 0 after SIGTERM');
   t.match(stderr, /"decision":"inject"/, 'the admission was logged (JSON on stderr)');

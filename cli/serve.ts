@@ -156,7 +156,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
       `tandem serve: webhook https://${shown}:${webhook.port}/inject, xDS ${shown}:${controlPlane.port}, metrics http://${shown}:${monitoring.port}/metrics`,
       `  certificates: ${certMode} (${certDir})   registry: ${registrySpec}`,
       `  try it:  curl --cacert ${join(certDir, 'ca.crt')} -H 'content-type: application/json' --data @test/fixtures/admission-review.json https://localhost:${webhook.port}/inject`,
-      `           node bin/tandem inject -f ../shared/conformance/istio-inject/hello.yaml`,
+      `           node bin/tandem inject -f examples/hello.yaml`,
     ].join('\n');
 
     let closing: Promise<void> | undefined;

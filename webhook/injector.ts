@@ -13,7 +13,7 @@ import { SIDECAR_TEMPLATE, TEMPLATES_ANNOTATION, applyOverlay, requestedTemplate
 import { OVERRIDES_ANNOTATION, mergeUserContainer, takeUserOverrides, type Overrides } from './overrides.js';
 import { decide } from './policy.js';
 import { proxyLifecycle } from './lifecycle.js';
-import { KUBE_APP_PROBERS_ENV, REWRITE_PROBES_ANNOTATION, boolAnnotation, envOf, previousProbers, probersJson, rewriteAppProbes, setEnv, type AppProbers } from './probes.js';
+import { KUBE_APP_PROBERS_ENV, REWRITE_PROBES_ANNOTATION, boolAnnotation, envOf, previousProbers, probersJson, rewriteAppProbesCopying, setEnv, type AppProbers } from './probes.js';
 import { MERGED_METRICS_PORT, PROMETHEUS_ENV, prometheusMerge } from './prometheus.js';
 import { podProxyConfig, type ProxyConfigSettings } from './proxy-config.js';
 import { componentLogLevelProblem, proxyOptions } from './proxy-options.js';
@@ -72,28 +72,37 @@ function explicitGid(c: InjectorConfig): number | undefined {
 }
 
 /**
- * Rendering the bootstrap dominates an admission; it depends only on the config
- * and the pod's labels and ports, which all replicas of a workload share. A
- * small per-injector memo keeps the hot path cheap without changing results.
+ * Rendering the bootstrap dominates an admission. Its text depends on the pod's
+ * labels only through node metadata (LABELS, and the app label in the node's
+ * cluster), and labels differ between rollouts (pod-template-hash) while the
+ * rest (config, ports, probes, scrape target) stays. So the memo keeps, per
+ * injector and per everything but the labels, the text rendered with a
+ * sentinel label, cut around the two places labels land; a pod's bootstrap is
+ * those pieces with its labels' JSON put back. Byte-identical to rendering
+ * (test/webhook/speed-bootstrap.test.ts checks it on generated inputs).
  */
 const BOOTSTRAP_CACHE_SIZE = 256;
-const bootstrapCache = new WeakMap<Injector, Map<string, string>>();
+/** Where the sentinel stands; it cannot be written by a pod in the places it is looked for (see shapeOf). */
+const LABEL_SENTINEL = '\u0000tandem-bootstrap-labels\u0000';
+const SENTINEL_JSON = JSON.stringify(LABEL_SENTINEL).slice(1, -1);
+const LABELS_OPEN = '{"app":"';
+const LABELS_CLOSE = '"}';
+// The pieces around the workload name (in the node's cluster) and the LABELS object; null when the
+// pod's own data (a probe path, a header) contains the sentinel text and the cut would be ambiguous.
+type BootstrapShape = { head: string; middle: string; tail: string } | null;
+const bootstrapCache = new WeakMap<Injector, Map<string, BootstrapShape>>();
 
-function cachedBootstrap(inj: Injector, labels: Record<string, string>, appPorts: number[], probers: AppProbers, probersText: string, prometheusEnv: string | undefined): string {
-  let cache = bootstrapCache.get(inj);
-  if (!cache) bootstrapCache.set(inj, (cache = new Map()));
-  // The scrape target changes the 15020 listener, so it is part of the key.
-  const key = JSON.stringify([labels, appPorts, prometheusEnv ?? '']) + probersText;
-  const hit = cache.get(key);
-  if (hit !== undefined) return hit;
+const SERVICE_ACCOUNT_REF = '$(SERVICE_ACCOUNT)';
+
+function bootstrapText(inj: Injector, labels: Record<string, string>, appPorts: number[], probers: AppProbers, prometheusEnv: string | undefined): string {
   const c = inj.config;
-  const json = JSON.stringify(
+  return JSON.stringify(
     renderBootstrap({
       // The kubelet expands these from the sidecar's downward-API environment.
       podName: '$(POD_NAME)',
       podNamespace: '$(POD_NAMESPACE)',
       podIp: '$(INSTANCE_IP)',
-      serviceAccount: '$(SERVICE_ACCOUNT)',
+      serviceAccount: SERVICE_ACCOUNT_REF,
       xdsAddress: c.xdsAddress,
       clusterId: c.clusterId,
       meshId: c.meshId,
@@ -104,9 +113,46 @@ function cachedBootstrap(inj: Injector, labels: Record<string, string>, appPorts
       logLevel: c.proxy.logLevel,
     }),
   );
-  if (cache.size >= BOOTSTRAP_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
-  cache.set(key, json);
-  return json;
+}
+
+/**
+ * The sentinel's JSON text is found exactly twice when only the two label sites hold it: at the
+ * start of the cluster name (the sentinel is the app label, so the workload), and as the only
+ * label. Pod data containing the same text makes the count differ: no shape, render each time.
+ */
+function shapeOf(text: string): BootstrapShape {
+  const parts = text.split(SENTINEL_JSON);
+  if (parts.length !== 3) return null;
+  const [head, middle, tail] = parts as [string, string, string];
+  if (!head.endsWith('"cluster":"') || !middle.endsWith(LABELS_OPEN) || !tail.startsWith(LABELS_CLOSE)) return null;
+  return { head, middle: middle.slice(0, -LABELS_OPEN.length), tail: tail.slice(LABELS_CLOSE.length) };
+}
+
+function cachedBootstrap(inj: Injector, labels: Record<string, string>, appPorts: number[], probers: AppProbers, probersText: string, prometheusEnv: string | undefined): string {
+  // The workload name is the one renderBootstrap picks; anything but a string is left to it.
+  const workload = labels['app'] ?? labels['app.kubernetes.io/name'] ?? SERVICE_ACCOUNT_REF;
+  if (typeof workload !== 'string') return bootstrapText(inj, labels, appPorts, probers, prometheusEnv);
+  let cache = bootstrapCache.get(inj);
+  if (!cache) bootstrapCache.set(inj, (cache = new Map()));
+  // The scrape target changes the 15020 listener, so it is part of the key.
+  const key = JSON.stringify([appPorts, prometheusEnv ?? '']) + probersText;
+  let shape = cache.get(key);
+  if (shape === undefined) {
+    shape = shapeOf(bootstrapText(inj, { app: LABEL_SENTINEL }, appPorts, probers, prometheusEnv));
+    if (cache.size >= BOOTSTRAP_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+    cache.set(key, shape);
+  }
+  if (shape === null) return bootstrapText(inj, labels, appPorts, probers, prometheusEnv);
+  // JSON escapes character by character, so the name's escaped text is its place in the cluster string.
+  return shape.head + JSON.stringify(workload).slice(1, -1) + shape.middle + JSON.stringify(labels) + shape.tail;
+}
+
+/**
+ * The sidecar's bootstrap JSON for a pod with these labels, app ports, rewritten probes and
+ * Prometheus target (ISTIO_PROMETHEUS_ANNOTATIONS text): what injection embeds in the proxy.
+ */
+export function sidecarBootstrap(inj: Injector, labels: Record<string, string>, appPorts: number[], probers: AppProbers, prometheusEnv?: string): string {
+  return cachedBootstrap(inj, labels, appPorts, probers, Object.keys(probers).length > 0 ? probersJson(probers) : '', prometheusEnv);
 }
 
 /** The values that do not depend on the pod: all a named template's metadata may use. */
@@ -171,6 +217,48 @@ function cloneJson<T>(x: T): T {
   return JSON.parse(JSON.stringify(x)) as T;
 }
 
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** A pod whose parts injection changes are objects and lists of objects, as every pod the apiserver sends. */
+function wellShaped(pod: Pod): boolean {
+  const { metadata, spec } = pod as { metadata?: unknown; spec?: unknown };
+  if (metadata != null && !isRecord(metadata)) return false;
+  if (spec == null) return true;
+  if (!isRecord(spec)) return false;
+  for (const key of ['containers', 'initContainers', 'volumes']) {
+    const list = spec[key];
+    if (list == null) continue;
+    if (!Array.isArray(list)) return false;
+    for (const item of list) if (!isRecord(item)) return false;
+  }
+  return true;
+}
+
+/**
+ * The pod injection works on. Copying the whole pod was the largest cost of an admission; instead
+ * only what injection assigns to or changes in place gets its own copy: the pod, its metadata and
+ * spec, and the spec's container, init container and volume lists. Containers themselves, and all
+ * else, are shared with the input, which is therefore never written to (the probe rewrite copies
+ * a container before changing it); the admission diff skips shared subtrees at once.
+ * Manual injection reads YAML, whose aliases make one object appear in several places, and its
+ * YAML writer turns objects that appear twice into anchors: there, and for pods of odd shapes,
+ * a deep copy keeps the output exactly as it always was.
+ */
+function workingCopy(pod: Pod, mode: InjectionContext['mode']): Pod {
+  if (mode !== 'webhook' || !wellShaped(pod)) return cloneJson(pod);
+  const out: Pod = { ...pod };
+  if (pod.metadata) out.metadata = { ...pod.metadata };
+  if (pod.spec) {
+    const spec = (out.spec = { ...pod.spec });
+    if (spec.containers) spec.containers = [...spec.containers];
+    if (spec.initContainers) spec.initContainers = [...spec.initContainers];
+    if (spec.volumes) spec.volumes = [...spec.volumes];
+  }
+  return out;
+}
+
 const PROXY_NAME = 'istio-proxy';
 
 /** Only probes tandem's Envoy bootstrap can serve on :15020 are rewritten; the rest keep working as written. */
@@ -192,7 +280,7 @@ export function injectPod(pod: Pod, ctx: InjectionContext, injector: Injector): 
   if (!decision.inject) return { decision, pod, warnings: [] };
 
   const warnings: string[] = [];
-  const out = cloneJson(pod);
+  const out = workingCopy(pod, ctx.mode);
   out.metadata ??= {};
   out.spec ??= { containers: [] };
   const spec = out.spec;
@@ -234,9 +322,16 @@ export function injectPod(pod: Pod, ctx: InjectionContext, injector: Injector): 
   }
 
   // Probe rewrite and metrics merge point at the proxy's status port: only with a proxy.
-  const probers = withSidecar && boolAnnotation(annotations, REWRITE_PROBES_ANNOTATION, config.rewriteAppHTTPProbers)
-    ? rewriteAppProbes([...spec.containers, ...(spec.initContainers ?? []).filter((c) => c.restartPolicy === 'Always')], PROXY_NAME, previous, canForward)
-    : {};
+  let probers: AppProbers = {};
+  if (withSidecar && boolAnnotation(annotations, REWRITE_PROBES_ANNOTATION, config.rewriteAppHTTPProbers)) {
+    const r = rewriteAppProbesCopying([...spec.containers, ...(spec.initContainers ?? []).filter((c) => c.restartPolicy === 'Always')], PROXY_NAME, previous, canForward);
+    probers = r.probers;
+    if (r.replaced.size > 0) {
+      const put = (c: V1Container): V1Container => r.replaced.get(c) ?? c;
+      spec.containers = spec.containers.map(put);
+      if (spec.initContainers) spec.initContainers = spec.initContainers.map(put);
+    }
+  }
   let prometheus = withSidecar ? prometheusMerge(annotations, config.enablePrometheusMerge) : undefined;
   // Re-injection: the annotations already point at the proxy; the original target lives on in the old proxy.
   if (withSidecar && !prometheus && previousScrape !== undefined && annotations['prometheus.io/port'] === MERGED_METRICS_PORT) prometheus = { annotations, env: previousScrape };

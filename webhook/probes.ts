@@ -57,7 +57,11 @@ function resolvePort(port: Port | undefined, named: ReadonlyMap<string, number>)
 /** The prober for a probe or hook, named ports resolved; undefined when it has nothing to forward (exec, sleep, unknown port). */
 export function proberOf(handler: V1Probe | V1LifecycleHandler, named: ReadonlyMap<string, number>): AppProber | undefined {
   const timeout = (handler as V1Probe).timeoutSeconds;
-  const withTimeout = (p: AppProber): AppProber => (typeof timeout === 'number' && timeout > 0 ? { ...p, timeoutSeconds: timeout } : p);
+  // Every prober below is built here, so it can take the field itself (last, where Istio writes it).
+  const withTimeout = (p: AppProber): AppProber => {
+    if (typeof timeout === 'number' && timeout > 0) p.timeoutSeconds = timeout;
+    return p;
+  };
   if (handler.httpGet) {
     const g = handler.httpGet;
     const port = resolvePort(g.port as Port, named);
@@ -85,13 +89,25 @@ export function proberOf(handler: V1Probe | V1LifecycleHandler, named: ReadonlyM
 
 /** The probe the kubelet runs after the rewrite: the same timings, an HTTP GET on the status port. */
 function rewrittenProbe(probe: V1Probe, path: string): V1Probe {
-  const { httpGet, tcpSocket: _tcp, grpc: _grpc, ...rest } = probe;
+  const httpGet = probe.httpGet;
   const get: NonNullable<V1Probe['httpGet']> = { path, port: PROBE_STATUS_PORT };
   // HTTPS becomes HTTP to the proxy, which speaks HTTPS to the app (as Istio). The host is
   // dropped: the kubelet must reach the pod's own status port, and the proxy sends the original host.
   if (httpGet?.scheme) get.scheme = 'HTTP';
   if (httpGet?.httpHeaders) get.httpHeaders = httpGet.httpHeaders;
-  return { ...rest, httpGet: get };
+  // The timings stay, in their order, the handler goes last. A plain loop (object rest is several
+  // times slower); an own __proto__ key would set the prototype here, so it takes the spread.
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(probe)) {
+    if (k === 'httpGet' || k === 'tcpSocket' || k === 'grpc') continue;
+    if (k === '__proto__') {
+      const { httpGet: _get, tcpSocket: _tcp, grpc: _grpc, ...rest } = probe;
+      return { ...rest, httpGet: get };
+    }
+    out[k] = (probe as Record<string, unknown>)[k];
+  }
+  out['httpGet'] = get;
+  return out as V1Probe;
 }
 
 function alreadyRewritten(h: V1Probe | V1LifecycleHandler | undefined, path: string): boolean {
@@ -111,6 +127,57 @@ export function previousProbers(containers: ReadonlyArray<V1Container> | undefin
   }
 }
 
+type ProbeField = (typeof PROBES)[number][0];
+type HookField = (typeof HOOKS)[number][0];
+/** What the rewrite changes in one container. */
+interface ContainerRewrite {
+  probes: Array<[ProbeField, V1Probe]>;
+  hooks: Array<[HookField, V1LifecycleHandler]>;
+}
+
+/**
+ * Plans the rewrite of one app container without touching it: records the
+ * originals in `out` (in the order the rewrite visits them) and returns the
+ * new probes and hooks, or undefined when nothing changes.
+ */
+function planRewrite(c: V1Container, previous: AppProbers, canServe: (key: string, prober: AppProber) => boolean, out: AppProbers): ContainerRewrite | undefined {
+  let plan: ContainerRewrite | undefined;
+  const named = new Map<string, number>();
+  for (const p of c.ports ?? []) if (p.name) named.set(p.name, p.containerPort);
+  for (const [field, suffix] of PROBES) {
+    const probe = c[field];
+    if (!probe) continue;
+    const key = `/app-health/${c.name}/${suffix}`;
+    if (alreadyRewritten(probe, key)) {
+      const prev = previous[key];
+      if (prev) out[key] = prev;
+      continue;
+    }
+    const prober = proberOf(probe, named);
+    if (!prober || !canServe(key, prober)) continue;
+    out[key] = prober;
+    (plan ??= { probes: [], hooks: [] }).probes.push([field, rewrittenProbe(probe, key)]);
+  }
+  const lifecycle = c.lifecycle;
+  if (!lifecycle) return plan;
+  for (const [field, suffix] of HOOKS) {
+    const hook = lifecycle[field];
+    if (!hook) continue;
+    const key = `/app-lifecycle/${c.name}/${suffix}`;
+    if (alreadyRewritten(hook, key)) {
+      const prev = previous[key];
+      if (prev) out[key] = prev;
+      continue;
+    }
+    if (!hook.httpGet && !hook.tcpSocket) continue;
+    const prober = proberOf(hook, named);
+    if (!prober || !canServe(key, prober)) continue;
+    out[key] = prober;
+    (plan ??= { probes: [], hooks: [] }).hooks.push([field, { httpGet: { path: key, port: PROBE_STATUS_PORT } }]);
+  }
+  return plan;
+}
+
 /**
  * Rewrites the probes and hooks of the app containers in place and returns the
  * originals keyed by path. `canServe` says whether the proxy can forward a
@@ -127,41 +194,41 @@ export function rewriteAppProbes(
   const out: AppProbers = {};
   for (const c of containers) {
     if (c.name === proxyName) continue;
-    const named = new Map<string, number>();
-    for (const p of c.ports ?? []) if (p.name) named.set(p.name, p.containerPort);
-    for (const [field, suffix] of PROBES) {
-      const probe = c[field];
-      if (!probe) continue;
-      const key = `/app-health/${c.name}/${suffix}`;
-      if (alreadyRewritten(probe, key)) {
-        const prev = previous[key];
-        if (prev) out[key] = prev;
-        continue;
-      }
-      const prober = proberOf(probe, named);
-      if (!prober || !canServe(key, prober)) continue;
-      out[key] = prober;
-      c[field] = rewrittenProbe(probe, key);
-    }
-    const lifecycle = c.lifecycle;
-    if (!lifecycle) continue;
-    for (const [field, suffix] of HOOKS) {
-      const hook = lifecycle[field];
-      if (!hook) continue;
-      const key = `/app-lifecycle/${c.name}/${suffix}`;
-      if (alreadyRewritten(hook, key)) {
-        const prev = previous[key];
-        if (prev) out[key] = prev;
-        continue;
-      }
-      if (!hook.httpGet && !hook.tcpSocket) continue;
-      const prober = proberOf(hook, named);
-      if (!prober || !canServe(key, prober)) continue;
-      out[key] = prober;
-      lifecycle[field] = { httpGet: { path: key, port: PROBE_STATUS_PORT } };
-    }
+    const plan = planRewrite(c, previous, canServe, out);
+    if (!plan) continue;
+    for (const [field, probe] of plan.probes) c[field] = probe;
+    for (const [field, hook] of plan.hooks) (c.lifecycle as NonNullable<V1Container['lifecycle']>)[field] = hook;
   }
   return out;
+}
+
+/**
+ * rewriteAppProbes without touching its input: each changed container comes
+ * back as a new object (its other fields shared with the original) in
+ * `replaced`, keyed by the original, for the caller to put in its place.
+ */
+export function rewriteAppProbesCopying(
+  containers: readonly V1Container[],
+  proxyName: string,
+  previous: AppProbers,
+  canServe: (key: string, prober: AppProber) => boolean,
+): { probers: AppProbers; replaced: Map<V1Container, V1Container> } {
+  const probers: AppProbers = {};
+  const replaced = new Map<V1Container, V1Container>();
+  for (const c of containers) {
+    if (c.name === proxyName) continue;
+    const plan = planRewrite(c, previous, canServe, probers);
+    if (!plan) continue;
+    const copy: V1Container = { ...c };
+    for (const [field, probe] of plan.probes) copy[field] = probe;
+    if (plan.hooks.length > 0) {
+      const lifecycle = { ...c.lifecycle };
+      for (const [field, hook] of plan.hooks) lifecycle[field] = hook;
+      copy.lifecycle = lifecycle;
+    }
+    replaced.set(c, copy);
+  }
+  return { probers, replaced };
 }
 
 /** Go's encoding/json sorts map keys; the same text for the same probes keeps injection deterministic. */

@@ -97,12 +97,13 @@ export function compileTemplate(text: string, source: string, known: ReadonlySet
       };
     }
     if (v !== null && typeof v === 'object') {
-      const entries = Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, compile(x, path ? `${path}.${k}` : k)] as const);
+      const keys = Object.keys(v);
+      const nodes = keys.map((k) => compile((v as Record<string, unknown>)[k], path ? `${path}.${k}` : k));
       return (vals) => {
         const out: Record<string, unknown> = {};
-        for (const [k, n] of entries) {
-          const x = n(vals);
-          if (x !== DROP) out[k] = x;
+        for (let i = 0; i < keys.length; i++) {
+          const x = (nodes[i] as Node)(vals);
+          if (x !== DROP) out[keys[i] as string] = x;
         }
         return out;
       };
@@ -123,8 +124,12 @@ export function compileTemplate(text: string, source: string, known: ReadonlySet
 /** Template values are plain data; a recursive copy is much cheaper than structuredClone on this path. */
 function copyValue(x: unknown): unknown {
   if (x === null || typeof x !== 'object') return x;
-  if (Array.isArray(x)) return x.map(copyValue);
+  if (Array.isArray(x)) {
+    const list = new Array<unknown>(x.length);
+    for (let i = 0; i < x.length; i++) list[i] = copyValue(x[i]);
+    return list;
+  }
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(x as Record<string, unknown>)) out[k] = copyValue(v);
+  for (const k of Object.keys(x)) out[k] = copyValue((x as Record<string, unknown>)[k]);
   return out;
 }

@@ -32,7 +32,10 @@ export type Decision =
 
 export interface InjectionOutcome {
   decision: Decision;
-  /** The injected pod (a new object) when decision.inject; the input otherwise. */
+  /**
+   * The injected pod when decision.inject (in webhook mode it shares unchanged parts with the
+   * input: treat both as read-only); the input otherwise.
+   */
   pod: Pod;
   /** Non-fatal problems worth telling the user (returned as admission warnings). */
   warnings: string[];

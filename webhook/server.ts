@@ -222,6 +222,9 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
         else if (result.cached) log.info({ uid: body.request.uid, ...l, durationMs, cached: true }, 'admission');
         else log.info({ uid: body.request.uid, ...l, durationMs }, 'admission');
         metrics?.recordAdmission(metricResult(l.decision), l.rule, elapsedMs / 1000);
+        // Templates are validated at load, so a throw from the injector at admission time is a
+        // rendering failure (the pod is let through unchanged with a warning).
+        if (result.error) metrics?.recordTemplateRenderError();
         reply.header('content-type', JSON_TYPE);
         return result.text;
       },

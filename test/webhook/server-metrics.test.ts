@@ -104,3 +104,26 @@ t.test('without the option nothing is recorded anywhere', async (t) => {
   const norm = (s: string) => s.split('\n').filter((l) => l.startsWith('tandem_')).join('\n');
   t.equal(norm(await getMetrics().render()), norm(before), 'the process-wide registry is untouched');
 });
+
+t.test('an injector that throws at admission counts as a template render error', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tandem-metrics-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const ca = await createCa({ validity: validityFor(30) });
+  const pair = await issueServingCert({ ca, dnsNames: [SERVICE_DNS], validity: validityFor(2) });
+  await writeFile(join(dir, 'tls.crt'), pair.certPem);
+  await writeFile(join(dir, 'tls.key'), pair.keyPem);
+  const metrics = new TandemMetrics({ processMetrics: false });
+  const server = await startWebhookServer({
+    host: '127.0.0.1', port: 0, certDir: dir, injector: await loadInjector(), reloadPollMs: 0, logger: false, metrics, cache: false,
+    inject: () => {
+      throw new Error('template istio-proxy.yaml: spread value is not a list');
+    },
+  });
+  t.teardown(() => server.close());
+  t.equal(sample(await metrics.render(), 'tandem_template_render_errors_total'), 0, 'none before');
+  const res = await call(server.url, '/inject', JSON.stringify(review(fixturePod)), { ca: ca.certPem });
+  t.equal((res.json as { response: { allowed: boolean } }).response.allowed, true, 'the pod is let through');
+  const text = await metrics.render();
+  t.equal(sample(text, 'tandem_template_render_errors_total'), 1);
+  t.equal(sample(text, 'tandem_admissions_total{result="error",reason="injector-error"}'), 1);
+});

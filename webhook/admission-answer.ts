@@ -1,4 +1,4 @@
-import { AdmissionCache, locateUid, verifiedKey, type AdmissionCacheOptions } from './admission-cache.js';
+import { AdmissionCache, isRequestUid, locateUid, type AdmissionCacheOptions } from './admission-cache.js';
 import {
   admit,
   type AdmissionApiVersion,
@@ -61,6 +61,29 @@ export interface CachedAnswer {
   head: string;
   tail: string;
   log: AdmissionLog;
+  /**
+   * Whether the key's uid member is request.uid (isRequestUid): undefined until the first hit
+   * checks it, false for an answer that is kept (so that it is not computed and stored again) but
+   * never served.
+   */
+  verified?: boolean;
+}
+
+/** The envelopes before request's first member, as Kubernetes and JSON.stringify write them. */
+const PLAIN_PREFIXES = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'].flatMap((v) => [
+  `{"kind":"AdmissionReview","apiVersion":"${v}","request":{`,
+  `{"apiVersion":"${v}","kind":"AdmissionReview","request":{`,
+]);
+
+/**
+ * Whether the uid member `locateUid` found is request's first member. Then it is request.uid
+ * unless a later duplicate wins, which only the parse in isRequestUid can tell; that parse is
+ * left to the first hit, as most answers are never hit. Anything else is checked at once.
+ */
+function opensRequest(raw: string): boolean {
+  const at = raw.indexOf('"uid":"');
+  for (const p of PLAIN_PREFIXES) if (at === p.length && raw.startsWith(p)) return true;
+  return false;
 }
 
 const HEADS: Readonly<Record<AdmissionApiVersion, string>> = {
@@ -100,9 +123,17 @@ export function createAdmitter(opts: AdmitterOptions): Admitter {
     cached(raw) {
       if (cache === undefined) return undefined;
       const found = locateUid(raw);
-      const hit = found && cache.get(found.key);
-      if (!hit) return undefined;
-      return { text: `${hit.head}${JSON.stringify(found!.uid)}${hit.tail}`, log: hit.log, cached: true, apiVersion: hit.apiVersion, uid: found!.uid };
+      if (found === undefined) return undefined;
+      const hit = cache.get(found.key);
+      if (hit === undefined) return undefined;
+      // Bodies with one key differ only in that uid's text, so this body answers for all of them.
+      if (hit.verified === undefined) hit.verified = isRequestUid(raw, found);
+      if (!hit.verified) {
+        cache.hits--;
+        cache.misses++;
+        return undefined;
+      }
+      return { text: `${hit.head}${JSON.stringify(found.uid)}${hit.tail}`, log: hit.log, cached: true, apiVersion: hit.apiVersion, uid: found.uid };
     },
     answer(review, raw) {
       const uid = review.request.uid;
@@ -112,8 +143,15 @@ export function createAdmitter(opts: AdmitterOptions): Admitter {
       const text = `${h}${JSON.stringify(uid)}${tail}`;
       // Internal errors are not kept: each one deserves its stack in the log.
       if (result.error) return { text, log: result.log, error: result.error, cached: false };
-      const key = cache !== undefined && raw !== undefined ? verifiedKey(raw, uid) : undefined;
-      if (key !== undefined) cache!.set(key, { apiVersion: review.apiVersion, head: h, tail, log: result.log }, tail.length + result.log.reason.length);
+      const found = cache !== undefined && raw !== undefined ? locateUid(raw) : undefined;
+      if (found !== undefined && found.uid === uid && cache!.peek(found.key)?.verified !== false) {
+        const entry: CachedAnswer = { apiVersion: review.apiVersion, head: h, tail, log: result.log };
+        if (!opensRequest(raw!)) {
+          if (!isRequestUid(raw!, found)) return { text, log: result.log, cached: false };
+          entry.verified = true;
+        }
+        cache!.set(found.key, entry, tail.length + result.log.reason.length);
+      }
       return { text, log: result.log, cached: false };
     },
   };

@@ -77,6 +77,11 @@ export class AdmissionCache<V> {
     }
   }
 
+  /** The value under `key` without counting a hit or a miss, or making it recently used. */
+  peek(key: string): V | undefined {
+    return this.slots.get(key)?.value;
+  }
+
   clear(): void {
     this.slots.clear();
     this.bytesUsed = 0;
@@ -95,7 +100,7 @@ export interface LocatedUid {
  * Finds the first `"uid":"…"` member of an AdmissionReview body without parsing it, and the cache
  * key: the body with that member cut out, prefixed by where it was. Undefined unless the value is
  * a plain string (non-empty, no escapes, no control characters), which is how the apiserver
- * writes uids. This is the lookup half; an answer is stored only under a key from `verifiedKey`.
+ * writes uids. This is the lookup half; an answer is served only under a key checked by `isRequestUid`.
  */
 export function locateUid(raw: string): LocatedUid | undefined {
   const at = raw.indexOf(UID_MEMBER);
@@ -124,11 +129,20 @@ export function locateUid(raw: string): LocatedUid | undefined {
 export function verifiedKey(raw: string, uid: string): string | undefined {
   const found = locateUid(raw);
   if (found === undefined || found.uid !== uid) return undefined;
-  const end = raw.indexOf(UID_MEMBER) + UID_MEMBER.length + uid.length;
+  return isRequestUid(raw, found) ? found.key : undefined;
+}
+
+/**
+ * Whether the member `locateUid` found in `raw` is the one JSON.parse takes request.uid from (the
+ * check `verifiedKey` makes). It costs a parse, so the answerer makes it on a key's first hit
+ * rather than on every miss: every body with that key has the same answer to it.
+ */
+export function isRequestUid(raw: string, found: LocatedUid): boolean {
+  const end = raw.indexOf(UID_MEMBER) + UID_MEMBER.length + found.uid.length;
   try {
     const probe = JSON.parse(`${raw.slice(0, end)}~${raw.slice(end)}`) as { request?: { uid?: unknown } };
-    return probe.request?.uid === `${uid}~` ? found.key : undefined;
+    return probe.request?.uid === `${found.uid}~`;
   } catch {
-    return undefined;
+    return false;
   }
 }

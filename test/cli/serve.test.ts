@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applyPatch } from 'rfc6902';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { RawAds, URL as TYPE, sidecarNode, waitFor } from '../control-plane/ads-client.js';
 
 /**
@@ -31,7 +31,7 @@ interface Serve {
   exit: Promise<number | null>;
 }
 
-async function startServe(t: Tap.Test, extra: string[] = []): Promise<Serve> {
+async function startServe(t: Test, extra: string[] = []): Promise<Serve> {
   const state = mkdtempSync(join(tmpdir(), 'tandem-serve-'));
   t.teardown(() => rmSync(state, { recursive: true, force: true }));
   const child = spawn(

@@ -165,7 +165,8 @@ t.test('Prometheus merge: scrape annotations point at the proxy, the original ta
 
 t.test('Prometheus merge off: annotation, scrape false, injector config; invalid values', async (t) => {
   const inj = await injector();
-  for (const annotations of [{ 'prometheus.istio.io/merge-metrics': 'false', 'prometheus.io/port': '9090' }, { 'prometheus.io/scrape': 'false' }, { 'prometheus.io.scrape': 'false' }]) {
+  const cases: Record<string, string>[] = [{ 'prometheus.istio.io/merge-metrics': 'false', 'prometheus.io/port': '9090' }, { 'prometheus.io/scrape': 'false' }, { 'prometheus.io.scrape': 'false' }];
+  for (const annotations of cases) {
     const out = injectPod(basicPod({ annotations }), manual(), inj).pod;
     const prom = Object.fromEntries(Object.entries(out.metadata?.annotations ?? {}).filter(([k]) => k.startsWith('prometheus')));
     t.same(prom, annotations, `${JSON.stringify(annotations)}: left as written`);

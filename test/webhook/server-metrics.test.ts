@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,17 @@ function sample(text: string, series: string): number | undefined {
 
 function notAfterSeconds(certPem: string): number {
   return Math.floor(Date.parse(new X509Certificate(certPem).validTo) / 1000);
+}
+
+/** A cert dir holding a serving pair for the webhook Service, signed by a fresh CA. */
+async function servingCertDir(t: Test): Promise<{ dir: string; ca: Awaited<ReturnType<typeof createCa>> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'tandem-metrics-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const ca = await createCa({ validity: validityFor(30) });
+  const pair = await issueServingCert({ ca, dnsNames: [SERVICE_DNS], validity: validityFor(2) });
+  await writeFile(join(dir, 'tls.crt'), pair.certPem);
+  await writeFile(join(dir, 'tls.key'), pair.keyPem);
+  return { dir, ca };
 }
 
 t.test('admissions are counted by result and deciding rule, timed, and the serving cert expiry is exported', async (t) => {
@@ -89,12 +100,7 @@ t.test('admissions are counted by result and deciding rule, timed, and the servi
 });
 
 t.test('without the option nothing is recorded anywhere', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'tandem-metrics-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const ca = await createCa({ validity: validityFor(30) });
-  const pair = await issueServingCert({ ca, dnsNames: [SERVICE_DNS], validity: validityFor(2) });
-  await writeFile(join(dir, 'tls.crt'), pair.certPem);
-  await writeFile(join(dir, 'tls.key'), pair.keyPem);
+  const { dir, ca } = await servingCertDir(t);
   const { getMetrics } = await import('../../common/metrics.js');
   const before = await getMetrics().render();
   const server = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir: dir, injector: await loadInjector(), reloadPollMs: 0, logger: false });
@@ -106,12 +112,7 @@ t.test('without the option nothing is recorded anywhere', async (t) => {
 });
 
 t.test('an injector that throws at admission counts as a template render error', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'tandem-metrics-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const ca = await createCa({ validity: validityFor(30) });
-  const pair = await issueServingCert({ ca, dnsNames: [SERVICE_DNS], validity: validityFor(2) });
-  await writeFile(join(dir, 'tls.crt'), pair.certPem);
-  await writeFile(join(dir, 'tls.key'), pair.keyPem);
+  const { dir, ca } = await servingCertDir(t);
   const metrics = new TandemMetrics({ processMetrics: false });
   const server = await startWebhookServer({
     host: '127.0.0.1', port: 0, certDir: dir, injector: await loadInjector(), reloadPollMs: 0, logger: false, metrics, cache: false,

@@ -1,12 +1,13 @@
-import { mkdir, readFile, rename, writeFile, unlink } from 'node:fs/promises';
+import { mkdir, rename, writeFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../common/errors.js';
 import { reconcileBundle, type BundleOptions, type CertBundle, type Issued } from './bundle.js';
 import type { ServingCert } from './inspect.js';
 import { CERT_FILES } from './names.js';
+import { readOptional } from './load.js';
 
-export { renewalTime, DEFAULT_DAYS, DEFAULT_CA_DAYS, type Issued } from './bundle.js';
+export type { Issued } from './bundle.js';
 
 export interface EnsureCertsOptions extends BundleOptions {
   dir: string;
@@ -47,15 +48,6 @@ export async function writeFileAtomic(file: string, data: string, mode: number):
   }
 }
 
-async function readIfPresent(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new UserError(`cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
-  }
-}
-
 /**
  * Writes a bundle into `dir` (keys 0600). Keys go first: a watcher reading between the
  * renames sees a key/cert mismatch and keeps the old pair until the last rename lands.
@@ -80,7 +72,7 @@ export async function writeCertFiles(dir: string, bundle: CertBundle, which: 'al
  */
 export async function ensureCerts(opts: EnsureCertsOptions): Promise<EnsureCertsResult> {
   const files = certFiles(opts.dir);
-  const [ca, caKey, cert, key] = await Promise.all([files.ca, files.caKey, files.cert, files.key].map(readIfPresent));
+  const [ca, caKey, cert, key] = await Promise.all([files.ca, files.caKey, files.cert, files.key].map(readOptional));
   const r = await reconcileBundle({ ca, caKey, cert, key }, files, opts);
   if (r.issued !== 'none') await writeCertFiles(opts.dir, r.bundle, r.issued === 'serving' ? 'serving' : 'all');
   return { created: r.issued !== 'none', issued: r.issued, reason: r.reason, dir: opts.dir, files, caPem: r.bundle.caPem, serving: r.serving };

@@ -20,7 +20,8 @@ async function readRequired(file: string): Promise<string> {
   }
 }
 
-async function readOptional(file: string): Promise<string | undefined> {
+/** The file's text, or undefined when it does not exist; any other failure is a UserError naming it. */
+export async function readOptional(file: string): Promise<string | undefined> {
   try {
     return await readFile(file, 'utf8');
   } catch (err) {

@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { ensureCerts } from '../certs/ensure.js';
 import { DEFAULT_NAMESPACE, DEFAULT_SERVICE } from '../certs/names.js';
 import { UserError } from '../common/errors.js';
 import { getMetrics } from '../common/metrics.js';
@@ -111,8 +110,10 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
     const monitoring = await startMonitoringServer({ host, port: opts.monitoringPort ?? DEFAULT_MONITORING_PORT, metrics, ready: readiness.check });
     started.push(monitoring);
 
-    const certDir = certMode === 'files' ? resolve(opts.certDir as string) : resolve(opts.certDir ?? join(stateDir, 'certs'));
+    const certDir = resolve(opts.certDir ?? join(stateDir, 'certs'));
     if (certMode === 'local') {
+      // Lazily: the X.509 library costs a few hundred ms to load and files mode never needs it.
+      const { ensureCerts } = await import('../certs/ensure.js');
       const certs = await ensureCerts({ dir: certDir, service, namespace, local: true });
       log.info({ dir: certDir, issued: certs.issued, reason: certs.reason }, 'webhook certificates ready');
     } else if (certMode === 'secret') {
@@ -136,14 +137,11 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
     started.push(webhook);
     readiness.set('certificates', true);
 
-    let registrySpec = opts.registry ?? (inCluster ? 'kubernetes' : `file:${join(stateDir, 'registry.yaml')}`);
-    if (!opts.registry && registrySpec.startsWith('file:')) {
-      const file = registrySpec.slice('file:'.length);
-      if (!existsSync(file)) {
-        await mkdir(stateDir, { recursive: true });
-        await writeFile(file, SAMPLE_REGISTRY);
-      }
-      registrySpec = `file:${file}`;
+    const localRegistry = join(stateDir, 'registry.yaml');
+    const registrySpec = opts.registry ?? (inCluster ? 'kubernetes' : `file:${localRegistry}`);
+    if (!opts.registry && !inCluster && !existsSync(localRegistry)) {
+      await mkdir(stateDir, { recursive: true });
+      await writeFile(localRegistry, SAMPLE_REGISTRY);
     }
     const registry = await createRegistry(registrySpec, { log: log.child({ part: 'registry' }) });
     started.push(registry);

@@ -9,8 +9,6 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 export type AdmissionResult = 'injected' | 'skipped' | 'refused' | 'error';
 
-export const ADMISSION_RESULTS: readonly AdmissionResult[] = ['injected', 'skipped', 'refused', 'error'];
-
 /**
  * Admission latency buckets, in seconds. Admissions take around a millisecond
  * and the apiserver gives up at 10 s, so the buckets are dense below 100 ms and

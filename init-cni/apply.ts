@@ -2,7 +2,7 @@ import { UserError } from '../common/errors.js';
 import { type Detected, type Iptables, detectBackend, oneLine, run } from './backend.js';
 import type { Backend, CaptureConfig } from './config.js';
 import type { Family } from './net.js';
-import { type SavedTable, hasOurState, parseSave, renderTransaction, snapshotOf, touchedTables } from './restore.js';
+import { type SavedTable, hasOurState, parseSave, renderTransaction, jumpTarget, snapshotOf, touchedTables } from './restore.js';
 import { CHAIN_PREFIX, generateRules, type Rule, type RuleSet, type Table } from './rules.js';
 
 /**
@@ -26,7 +26,7 @@ interface Plan {
  * exists (`-C`) and delete it by our spelling.
  */
 async function leftoverDeletes(ipt: Iptables, family: Family, rules: readonly Rule[]): Promise<Map<Table, string[]>> {
-  const candidates = rules.filter((r) => !r.chain.startsWith(CHAIN_PREFIX) && !(r.spec.at(-2) === '-j' && r.spec.at(-1)?.startsWith(CHAIN_PREFIX)));
+  const candidates = rules.filter((r) => !r.chain.startsWith(CHAIN_PREFIX) && !jumpTarget(r.spec)?.startsWith(CHAIN_PREFIX));
   const seen = new Set<string>();
   const unique = candidates.filter((r) => {
     const key = `${r.table} ${r.chain} ${r.spec.join(' ')}`;

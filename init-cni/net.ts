@@ -97,12 +97,6 @@ export function formatIPv6(groups: readonly number[]): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
-export function ipFamily(text: string): Family | undefined {
-  if (parseIPv4(text)) return 4;
-  if (parseIPv6(text)) return 6;
-  return undefined;
-}
-
 /** Canonical form of an IP address, or undefined when it is not one. */
 export function canonicalIP(text: string): { text: string; family: Family } | undefined {
   if (parseIPv4(text)) return { text, family: 4 };

@@ -11,7 +11,8 @@ export function ruleLine(r: Rule): string {
   return [...head, ...r.spec].join(' ');
 }
 
-function jumpTarget(spec: readonly string[]): string | undefined {
+/** The chain a rule jumps to, when `-j CHAIN` ends it. */
+export function jumpTarget(spec: readonly string[]): string | undefined {
   const j = spec.lastIndexOf('-j');
   return j >= 0 && j === spec.length - 2 ? spec[j + 1] : undefined;
 }

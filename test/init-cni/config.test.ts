@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { UserError } from '../../common/errors.js';
 import { main } from '../../init-cni/cli.js';
-import { DEFAULT_CONFIG, detectIPv6, loadConfig, parseResolvConf, splitList } from '../../init-cni/config.js';
+import { detectIPv6, loadConfig, parseResolvConf, splitList } from '../../init-cni/config.js';
 import { parseFlags } from '../../init-cni/flags.js';
 import { canonicalIP, isOwnerId, isPortOrRange, parseCidr } from '../../init-cni/net.js';
 import { tandemIptables } from './run-cli.js';
@@ -21,7 +21,33 @@ function userError(t: Test, fn: () => unknown): string {
 }
 
 t.test('defaults are Istio base configuration: nothing captured by range or inbound port', async (t) => {
-  t.same(cfg([]), DEFAULT_CONFIG);
+  // The base configuration of ../shared/conformance/istio-iptables/CASES.md, written out.
+  t.same(cfg([]), {
+    proxyPort: '15001',
+    inboundCapturePort: '15006',
+    inboundTunnelPort: '15008',
+    proxyUids: ['1337'],
+    proxyGids: ['1337'],
+    mode: 'REDIRECT',
+    tproxyMark: '1337',
+    tproxyRouteTable: '133',
+    inboundPorts: { all: false, ports: [] },
+    inboundPortsExclude: [],
+    outboundPortsInclude: [],
+    outboundPortsExclude: [],
+    outboundRangesInclude: { all: false, cidrs: [] },
+    outboundRangesExclude: [],
+    kubeVirtInterfaces: [],
+    excludeInterfaces: [],
+    ownerGroups: { except: true, values: [] },
+    hostIPv4LoopbackCidr: '127.0.0.1/32',
+    redirectDns: false,
+    captureAllDns: false,
+    dnsServersV4: [],
+    dnsServersV6: [],
+    dropInvalid: false,
+    ipv6: false,
+  });
   t.equal(cfg([]).proxyGids[0], '1337');
 });
 

@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs';
-import { envoyRoot, messageType, TYPE_PREFIX } from './root.js';
+import { envoyRoot, messageType } from './root.js';
 
 /**
  * A strict reading of proto3 JSON (the form Envoy parses from `--config-yaml` and
@@ -459,9 +459,4 @@ export function encodeProtoJson(typeName: string, json: unknown): Uint8Array {
   const obj = convertMessage(type, json, '', issues);
   if (issues.length > 0 || obj === undefined) throw new ProtoJsonError(typeName, issues);
   return type.encode(type.fromObject(obj)).finish();
-}
-
-/** Encodes a resource as a google.protobuf.Any (type_url = type.googleapis.com/<typeName>). */
-export function encodeAny(typeName: string, json: unknown): { type_url: string; value: Uint8Array } {
-  return { type_url: TYPE_PREFIX + typeName, value: encodeProtoJson(typeName, json) };
 }

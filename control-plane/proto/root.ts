@@ -67,10 +67,3 @@ export function messageType(name: string): protobuf.Type {
 }
 
 export const TYPE_PREFIX = 'type.googleapis.com/';
-
-export const TYPE_URL = {
-  cluster: `${TYPE_PREFIX}envoy.config.cluster.v3.Cluster`,
-  endpoint: `${TYPE_PREFIX}envoy.config.endpoint.v3.ClusterLoadAssignment`,
-  listener: `${TYPE_PREFIX}envoy.config.listener.v3.Listener`,
-  route: `${TYPE_PREFIX}envoy.config.route.v3.RouteConfiguration`,
-} as const;

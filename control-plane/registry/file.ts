@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { UserError } from '../../common/errors.js';
 import {
   PORT_PROTOCOLS,
+  serviceKey,
   SnapshotEmitter,
   silentLogger,
   type Endpoint,
@@ -70,7 +71,7 @@ export function parseRegistryFile(text: string, source: string): RegistrySnapsho
     if (typeof name !== 'string' || !DNS_LABEL.test(name)) p.fail(`${at}.name`, `must be a DNS-1035 label (got ${JSON.stringify(name)})`);
     const namespace = raw['namespace'] ?? 'default';
     if (typeof namespace !== 'string' || !NS_LABEL.test(namespace)) p.fail(`${at}.namespace`, `must be a DNS-1123 label (got ${JSON.stringify(namespace)})`);
-    const key = `${namespace}/${name}`;
+    const key = serviceKey({ namespace, name });
     if (seen.has(key)) p.fail(`${at}`, `duplicate service ${key}`);
     seen.add(key);
 

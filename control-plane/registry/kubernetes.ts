@@ -2,7 +2,9 @@ import { CoreV1Api, DiscoveryV1Api, KubeConfig, makeInformer, type Informer, typ
 import { isIP } from 'node:net';
 import { UserError } from '../../common/errors.js';
 import type { RegistryFactoryOptions } from './index.js';
+import { byName } from '../xds/translate.js';
 import {
+  serviceKey,
   SnapshotEmitter,
   silentLogger,
   type Endpoint,
@@ -66,7 +68,7 @@ export function servicesFromObjects(services: readonly unknown[], slices: readon
     const svc = str(obj(md['labels'])['kubernetes.io/service-name']);
     const ns = str(md['namespace']);
     if (!svc || !ns) continue;
-    const key = `${ns}/${svc}`;
+    const key = serviceKey({ namespace: ns, name: svc });
     const list = slicesBySvc.get(key) ?? [];
     list.push(s);
     slicesBySvc.set(key, list);
@@ -80,7 +82,7 @@ export function servicesFromObjects(services: readonly unknown[], slices: readon
     const namespace = str(md['namespace']);
     if (!name || !namespace || spec['type'] === 'ExternalName') continue;
     const ips = [...arr(spec['clusterIPs']), spec['clusterIP']].filter((ip): ip is string => typeof ip === 'string' && isIP(ip) !== 0);
-    const slicesForSvc = slicesBySvc.get(`${namespace}/${name}`) ?? [];
+    const slicesForSvc = slicesBySvc.get(serviceKey({ namespace, name })) ?? [];
     const ports: ServicePort[] = [];
     for (const rawPort of arr(spec['ports'])) {
       const p = obj(rawPort);
@@ -112,7 +114,7 @@ export function servicesFromObjects(services: readonly unknown[], slices: readon
     }
     if (ports.length > 0) out.push({ name, namespace, addresses: [...new Set(ips)], ports });
   }
-  out.sort((a, b) => (a.namespace === b.namespace ? a.name.localeCompare(b.name) : a.namespace.localeCompare(b.namespace)));
+  out.sort(byName);
   return { services: out };
 }
 

@@ -1,7 +1,7 @@
 import protobuf from 'protobufjs';
 import type { Logger } from '../registry/types.js';
 import type { ProxyInfo } from './proxy.js';
-import { scopeKey, urlOfType, type Generation, type Resource, type XdsType } from './resources.js';
+import { sameMembers, scopeKey, urlOfType, type Generation, type Resource, type XdsType } from './resources.js';
 
 /** Where the control plane reports pushes, NACKs and streams (common/metrics.ts' TandemMetrics fits). */
 export interface XdsMetrics {
@@ -84,7 +84,6 @@ export class AdsContext {
   private readonly resolved = new WeakMap<Generation, Map<string, Map<string, ResourceMap>>>();
   private readonly diffs = new WeakMap<ResourceMap, WeakMap<ResourceMap, ResourceMap>>();
   private readonly sames = new WeakMap<ResourceMap, WeakMap<ResourceMap, boolean>>();
-  private readonly bodies = new WeakMap<ResourceMap, Buffer>();
   private readonly responses = new WeakMap<ResourceMap, SharedResponse>();
   private responseCount = 0;
   readonly stats: XdsStats;
@@ -155,13 +154,7 @@ export class AdsContext {
     let inner = this.sames.get(a);
     const hit = inner?.get(b);
     if (hit !== undefined) return hit;
-    let eq = true;
-    for (const [k, v] of a) {
-      if (b.get(k) !== v) {
-        eq = false;
-        break;
-      }
-    }
+    const eq = sameMembers(a, b);
     if (!inner) {
       inner = new WeakMap();
       this.sames.set(a, inner);
@@ -172,15 +165,11 @@ export class AdsContext {
 
   /** version_info, resources and type_url of a DiscoveryResponse; the stream appends its nonce. */
   responseBody(gen: Generation, type: XdsType, resources: ResourceMap): Buffer {
-    const hit = this.bodies.get(resources);
-    if (hit) return hit;
     const w = protobuf.Writer.create();
     w.uint32((1 << 3) | 2).string(gen.version);
     for (const r of resources.values()) w.uint32((2 << 3) | 2).bytes(r.any);
     w.uint32((4 << 3) | 2).string(urlOfType(type));
-    const body = Buffer.from(w.finish());
-    this.bodies.set(resources, body);
-    return body;
+    return Buffer.from(w.finish());
   }
 
   /**

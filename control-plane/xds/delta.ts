@@ -1,7 +1,8 @@
 import protobuf from 'protobufjs';
-import { subscription, type AdsContext, type ProxyStatus, type Subscription, type TypeStatus } from './context.js';
-import { proxyFromNode, type ProxyInfo } from './proxy.js';
+import { subscription } from './context.js';
+import type { ProxyInfo } from './proxy.js';
 import { PUSH_ORDER, typeOfUrl, urlOfType, type Generation, type Resource, type XdsType } from './resources.js';
+import { AdsStream, nackDetail, type StreamTypeState } from './stream.js';
 
 /**
  * One incremental ADS stream (DeltaAggregatedResources). Per type it tracks the
@@ -14,45 +15,28 @@ import { PUSH_ORDER, typeOfUrl, urlOfType, type Generation, type Resource, type 
 
 type Json = Record<string, unknown>;
 
-interface TypeState {
+interface TypeState extends StreamTypeState {
   wildcard: boolean;
   names: Set<string>;
-  sub: Subscription;
   /** name -> resource version the client holds, as far as we know */
   known: Map<string, string>;
   acked: Map<string, string>;
   nonce: string;
-  sentVersion: string;
-  ackedVersion: string;
-  acks: number;
-  nacks: number;
-  lastError?: string;
 }
 
 const W = (o: unknown): string[] => (Array.isArray(o) ? o.map(String) : []);
 
-export class DeltaStream {
-  proxy: ProxyInfo | undefined;
-  private readonly states = new Map<XdsType, TypeState>();
+export class DeltaStream extends AdsStream<TypeState> {
+  protected readonly protocol = 'delta';
   private nonces = 0;
-  private closed = false;
 
-  constructor(
-    private readonly ctx: AdsContext,
-    private readonly send: (body: Buffer) => void,
-    private readonly fail: (message: string) => void,
-  ) {}
+  protected opened(proxy: ProxyInfo): void {
+    this.ctx.log.info({ proxy: proxy.id, namespace: proxy.namespace }, 'delta xDS stream opened');
+  }
 
   onRequest(req: Json): void {
-    if (this.closed) return;
-    if (!this.proxy) {
-      if (!req['node']) {
-        this.fail('the first DeltaDiscoveryRequest on a stream must carry node');
-        return;
-      }
-      this.proxy = proxyFromNode(req['node']);
-      this.ctx.log.info({ proxy: this.proxy.id, namespace: this.proxy.namespace }, 'delta xDS stream opened');
-    }
+    const proxy = this.accept(req);
+    if (!proxy) return;
     const type = typeOfUrl(typeof req['type_url'] === 'string' ? req['type_url'] : '');
     if (!type) return;
     const subscribe = W(req['resource_names_subscribe']);
@@ -76,13 +60,13 @@ export class DeltaStream {
       };
       this.states.set(type, st);
     } else if (nonce !== '') {
-      const err = req['error_detail'] as Json | undefined;
-      if (err && (Number(err['code'] ?? 0) !== 0 || (typeof err['message'] === 'string' && err['message'] !== ''))) {
+      const err = nackDetail(req);
+      if (err) {
         st.nacks += 1;
         st.lastError = String(err['message'] ?? '');
         st.known = new Map(st.acked);
         this.ctx.recordNack(type);
-        this.ctx.log.warn({ proxy: this.proxy.id, type: urlOfType(type), nonce, error_detail: err['message'] }, 'delta xDS NACK: the proxy keeps its last good configuration');
+        this.ctx.log.warn({ proxy: proxy.id, type: urlOfType(type), nonce, error_detail: err['message'] }, 'delta xDS NACK: the proxy keeps its last good configuration');
       } else if (nonce === st.nonce) {
         st.acks += 1;
         st.acked = new Map(st.known);
@@ -138,26 +122,5 @@ export class DeltaStream {
     st.sentVersion = gen.version;
     this.ctx.recordPush(type);
     this.send(Buffer.from(w.finish()));
-  }
-
-  status(): ProxyStatus {
-    const types: Partial<Record<XdsType, TypeStatus>> = {};
-    for (const [type, st] of this.states) {
-      types[type] = {
-        wildcard: st.wildcard,
-        names: [...st.names],
-        sentVersion: st.sentVersion,
-        ackedVersion: st.ackedVersion,
-        acked: [...st.acked.keys()],
-        acks: st.acks,
-        nacks: st.nacks,
-        ...(st.lastError !== undefined ? { lastError: st.lastError } : {}),
-      };
-    }
-    return { id: this.proxy?.id ?? '', protocol: 'delta', types };
-  }
-
-  close(): void {
-    this.closed = true;
   }
 }

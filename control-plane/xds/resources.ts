@@ -233,16 +233,13 @@ export class Generation {
     const key = viewKey(proxy);
     const hit = this.views.get(key);
     if (hit) return hit;
-    const prev = this.previous?.peekView(key);
     const inbound = inboundParts(proxy.appPorts);
-    const routes = this.namespaceRoutes(proxy.namespace);
-    let set: ResourceSet;
-    if (prev && prev.listener.get(this.outbound.name) === this.outbound && sameMembers(prev.route, routes)) {
-      // nothing this view holds changed: keep the previous view's identity (and so its cached responses)
-      set = prev;
-    } else {
-      set = { cluster: inbound.clusters, endpoint: new Map(), listener: new Map([[this.outbound.name, this.outbound], [inbound.listener.name, inbound.listener]]), route: routes };
-    }
+    const set: ResourceSet = {
+      cluster: inbound.clusters,
+      endpoint: new Map(),
+      listener: new Map([[this.outbound.name, this.outbound], [inbound.listener.name, inbound.listener]]),
+      route: this.namespaceRoutes(proxy.namespace),
+    };
     this.views.set(key, set);
     return set;
   }
@@ -268,10 +265,6 @@ export class Generation {
     return routes;
   }
 
-  private peekView(key: string): ResourceSet | undefined {
-    return this.views.get(key);
-  }
-
   private peekRoutes(namespace: string): Map<string, Resource> | undefined {
     return this.routes.get(namespace);
   }
@@ -282,7 +275,8 @@ export class Generation {
   }
 }
 
-function sameMembers(a: ReadonlyMap<string, Resource>, b: ReadonlyMap<string, Resource>): boolean {
+/** Whether two sets hold the same resource objects under the same names. */
+export function sameMembers(a: ReadonlyMap<string, Resource>, b: ReadonlyMap<string, Resource>): boolean {
   if (a === b) return true;
   if (a.size !== b.size) return false;
   for (const [k, v] of a) if (b.get(k) !== v) return false;

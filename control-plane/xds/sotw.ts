@@ -1,7 +1,8 @@
 import { RAW_NAMES } from '../proto/decode.js';
-import { proxyFromNode, type ProxyInfo } from './proxy.js';
+import type { ProxyInfo } from './proxy.js';
 import { PUSH_ORDER, typeOfUrl, urlOfType, type Generation, type Resource, type XdsType } from './resources.js';
-import { subscription, type AdsContext, type ProxyStatus, type Subscription, type TypeStatus } from './context.js';
+import { subscription } from './context.js';
+import { AdsStream, nackDetail, type StreamTypeState } from './stream.js';
 
 /**
  * One state-of-the-world ADS stream (StreamAggregatedResources). Per type it keeps
@@ -26,17 +27,11 @@ type ResourceMap = ReadonlyMap<string, Resource>;
 const NOTHING: ResourceMap = new Map();
 const NO_NAMES: readonly string[] = [];
 
-interface TypeState {
-  sub: Subscription;
+interface TypeState extends StreamTypeState {
   nonce: string;
-  sentVersion: string;
   /** shared, immutable sets (see AdsContext): replaced, never modified */
   sent: ResourceMap;
-  ackedVersion: string;
   acked: ResourceMap;
-  acks: number;
-  nacks: number;
-  lastError?: string;
   /** resource_names of the last request, as received, and their raw bytes when the decoder kept them */
   lastNames: readonly string[];
   lastRaw?: Uint8Array;
@@ -50,31 +45,20 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 
 const PARTIAL_TYPES: ReadonlySet<XdsType> = new Set(['endpoint', 'route']);
 
-export class SotwStream {
-  proxy: ProxyInfo | undefined;
-  private readonly states = new Map<XdsType, TypeState>();
-  private closed = false;
+export class SotwStream extends AdsStream<TypeState> {
+  protected readonly protocol = 'sotw';
 
-  constructor(
-    private readonly ctx: AdsContext,
-    private readonly send: (body: Buffer) => void,
-    private readonly fail: (message: string) => void,
-  ) {}
+  protected opened(proxy: ProxyInfo): void {
+    this.ctx.log.info({ proxy: proxy.id, namespace: proxy.namespace, agent: proxy.userAgent }, 'xDS stream opened');
+  }
 
   onRequest(req: Json): void {
-    if (this.closed) return;
-    if (!this.proxy) {
-      if (!req['node']) {
-        this.fail('the first DiscoveryRequest on a stream must carry node');
-        return;
-      }
-      this.proxy = proxyFromNode(req['node']);
-      this.ctx.log.info({ proxy: this.proxy.id, namespace: this.proxy.namespace, agent: this.proxy.userAgent }, 'xDS stream opened');
-    }
+    const proxy = this.accept(req);
+    if (!proxy) return;
     const url = typeof req['type_url'] === 'string' ? req['type_url'] : '';
     const type = typeOfUrl(url);
     if (!type) {
-      this.ctx.log.debug({ proxy: this.proxy.id, type: url }, 'ignoring request for an unsupported type');
+      this.ctx.log.debug({ proxy: proxy.id, type: url }, 'ignoring request for an unsupported type');
       return;
     }
     const nonce = typeof req['response_nonce'] === 'string' ? req['response_nonce'] : '';
@@ -85,8 +69,8 @@ export class SotwStream {
       st = { sub: subscription(false, []), nonce: '', sentVersion: '', sent: NOTHING, ackedVersion: '', acked: NOTHING, acks: 0, nacks: 0, lastNames: NO_NAMES };
       this.states.set(type, st);
     } else {
-      const err = req['error_detail'] as Json | undefined;
-      if (err && (Number(err['code'] ?? 0) !== 0 || (typeof err['message'] === 'string' && err['message'] !== ''))) {
+      const err = nackDetail(req);
+      if (err) {
         const rejected = st.sentVersion;
         st.nacks += 1;
         st.lastError = String(err['message'] ?? '');
@@ -94,7 +78,7 @@ export class SotwStream {
         st.sentVersion = st.ackedVersion;
         this.ctx.recordNack(type);
         this.ctx.log.warn(
-          { proxy: this.proxy.id, type: urlOfType(type), rejectedVersion: rejected, keptVersion: req['version_info'], error_detail: err['message'] },
+          { proxy: proxy.id, type: urlOfType(type), rejectedVersion: rejected, keptVersion: req['version_info'], error_detail: err['message'] },
           'xDS NACK: the proxy keeps its last good configuration',
         );
       } else if (!first) {
@@ -182,26 +166,5 @@ export class SotwStream {
     st.sent = resources;
     this.ctx.recordPush(type);
     this.send(res.bytes);
-  }
-
-  status(): ProxyStatus {
-    const types: Partial<Record<XdsType, TypeStatus>> = {};
-    for (const [type, st] of this.states) {
-      types[type] = {
-        wildcard: st.sub.wildcard,
-        names: [...st.sub.names],
-        sentVersion: st.sentVersion,
-        ackedVersion: st.ackedVersion,
-        acked: [...st.acked.keys()],
-        acks: st.acks,
-        nacks: st.nacks,
-        ...(st.lastError !== undefined ? { lastError: st.lastError } : {}),
-      };
-    }
-    return { id: this.proxy?.id ?? '', protocol: 'sotw', types };
-  }
-
-  close(): void {
-    this.closed = true;
   }
 }

@@ -51,7 +51,8 @@ export function isHttp(p: ServicePort): boolean {
   return p.protocol !== 'TCP';
 }
 
-function byName<T extends { name: string; namespace: string }>(a: T, b: T): number {
+/** Orders services by namespace, then name. */
+export function byName<T extends { name: string; namespace: string }>(a: T, b: T): number {
   return a.namespace === b.namespace ? a.name.localeCompare(b.name) : a.namespace.localeCompare(b.namespace);
 }
 

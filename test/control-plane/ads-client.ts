@@ -1,18 +1,19 @@
 import * as grpc from '@grpc/grpc-js';
 import { decodeToJson } from '../../control-plane/proto/decode.js';
 import { encodeProtoJson } from '../../control-plane/proto/json.js';
+import { urlOfType, type XdsType } from '../../control-plane/xds/resources.js';
 
 /** A raw ADS client over @grpc/grpc-js: requests and responses as proto3 JSON, encoded with Envoy's protos. */
 export type J = Record<string, any>;
 
 const SVC = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 
-export const URL = {
-  cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
-  endpoint: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
-  listener: 'type.googleapis.com/envoy.config.listener.v3.Listener',
-  route: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
-} as const;
+export const URL: Readonly<Record<XdsType, string>> = {
+  cluster: urlOfType('cluster'),
+  endpoint: urlOfType('endpoint'),
+  listener: urlOfType('listener'),
+  route: urlOfType('route'),
+};
 
 export class RawAds {
   private readonly client: grpc.Client;

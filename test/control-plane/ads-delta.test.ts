@@ -89,24 +89,27 @@ t.test('delta: reconnect with initial_resource_versions sends only what changed'
 });
 
 t.test('delta: NACK counted and the client taken back to its last ACKed holdings', async (t) => {
-  const { cp, registry } = await setup(t, [http('reviews', 'shop', 9080, ['10.0.0.1'])]);
+  const details = http('details', 'shop', 9080, ['10.0.0.5']);
+  const { cp, registry } = await setup(t, [http('reviews', 'shop', 9080, ['10.0.0.1']), details]);
   const ads = new RawAds(cp.port, true);
   t.teardown(() => ads.close());
-  ads.send({ node: sidecarNode(), type_url: URL.endpoint, resource_names_subscribe: [REVIEWS] });
+  ads.send({ node: sidecarNode(), type_url: URL.endpoint, resource_names_subscribe: [REVIEWS, DETAILS] });
   const r1 = await ads.next();
   ads.send({ type_url: URL.endpoint, response_nonce: r1['nonce'] });
-  registry.set({ services: [http('reviews', 'shop', 9080, ['10.0.0.2'])] });
+  registry.set({ services: [http('reviews', 'shop', 9080, ['10.0.0.2']), details] });
   const r2 = await ads.next();
+  t.same(resNames(r2), [REVIEWS], 'only the changed assignment');
   ads.send({ type_url: URL.endpoint, response_nonce: r2['nonce'], error_detail: { code: 3, message: 'rejected' } });
   await waitFor(() => cp.proxies()[0]?.types.endpoint?.nacks === 1);
   const st = cp.proxies()[0]!.types.endpoint!;
   t.equal(st.nacks, 1);
   t.equal(st.lastError, 'rejected');
   t.equal(cp.stats().nacks, 1);
-  // the next change is diffed against the version the client kept, so it is sent in full
-  registry.set({ services: [http('reviews', 'shop', 9080, ['10.0.0.3'])] });
+  // The next change touches details only; reviews is diffed against the version the
+  // client kept (10.0.0.1), not the rejected one, so it is sent again.
+  registry.set({ services: [http('reviews', 'shop', 9080, ['10.0.0.2']), http('details', 'shop', 9080, ['10.0.0.6'])] });
   const r3 = await ads.next();
-  t.same(resNames(r3), [REVIEWS]);
+  t.same(resNames(r3), [DETAILS, REVIEWS].sort(), 'the rejected reviews assignment is resent with the details change');
 });
 
 t.test('delta: resource versions are content hashes, stable across control-plane restarts', async (t) => {

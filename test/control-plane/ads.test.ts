@@ -2,6 +2,7 @@ import t, { type Test } from 'tap';
 import { checkProtoJson } from '../../control-plane/proto/json.js';
 import { StaticRegistry, type Logger, type Service } from '../../control-plane/registry/types.js';
 import { startControlPlane, type ControlPlane } from '../../control-plane/server.js';
+import { MESSAGE_TYPES, typeOfUrl } from '../../control-plane/xds/resources.js';
 import { names, RawAds, sidecarNode, URL, waitFor, type J } from './ads-client.js';
 
 function http(name: string, ns: string, port: number, ips: string[], addresses: string[] = []): Service {
@@ -19,19 +20,12 @@ function capture(): Logger & { lines: Array<{ level: string; msg: string; obj: J
   return { lines, debug: rec('debug'), info: rec('info'), warn: rec('warn'), error: rec('error') };
 }
 
-const STRICT_TYPES: Record<string, string> = {
-  [URL.cluster]: 'envoy.config.cluster.v3.Cluster',
-  [URL.endpoint]: 'envoy.config.endpoint.v3.ClusterLoadAssignment',
-  [URL.listener]: 'envoy.config.listener.v3.Listener',
-  [URL.route]: 'envoy.config.route.v3.RouteConfiguration',
-};
-
 /** Each resource off the wire, decoded from its Any, passes the strict Envoy check. */
 function strict(t: Test, resp: J): void {
   for (const r of resp['resources'] as J[]) {
     const { '@type': type, ...body } = r;
     t.equal(type, resp['type_url'], 'resource type matches the response');
-    t.same(checkProtoJson(STRICT_TYPES[type as string]!, body), [], `strict ${type} ${body['name'] ?? body['cluster_name']}`);
+    t.same(checkProtoJson(MESSAGE_TYPES[typeOfUrl(type as string)!], body), [], `strict ${type} ${body['name'] ?? body['cluster_name']}`);
   }
 }
 
@@ -143,10 +137,12 @@ t.test('NACK: counted, logged with error_detail, last good config kept, not re-p
   t.ok(line, 'logged');
   t.match(line?.obj, { proxy: 'sidecar~10.0.0.5~app-1.shop~shop.svc.cluster.local', type: URL.listener, rejectedVersion: '2', keptVersion: '1', error_detail: /bad filter chain/ });
 
-  // The next change is pushed again, computed against what the proxy really runs.
-  registry.set({ services: [http('reviews', 'shop', 9080, ['10.0.0.1'])] });
+  // An endpoint-only change leaves the listeners as they were in v2; they differ from
+  // what the proxy really runs (v1), so LDS is pushed again with this generation.
+  registry.set({ services: [http('reviews', 'shop', 9080, ['10.0.0.2']), tcp('db', 'data', 5432, ['10.0.1.5'])] });
   const v3 = await ads.next();
-  t.equal(v3['version_info'], '3');
+  t.equal(v3['type_url'], URL.listener);
+  t.equal(v3['version_info'], '3', 'LDS re-pushed after an endpoint-only change');
   t.same(names(v3), ['virtualInbound', 'virtualOutbound']);
   ack(ads, v3);
   t.ok(await ads.quiet(100));

@@ -1,0 +1,78 @@
+import type { AdsContext, ProxyStatus, Subscription, TypeStatus } from './context.js';
+import { proxyFromNode, type ProxyInfo } from './proxy.js';
+import type { XdsType } from './resources.js';
+
+type Json = Record<string, unknown>;
+
+/** What both stream kinds keep per type and report in status(). */
+export interface StreamTypeState {
+  sub: Subscription;
+  /** the resources the proxy last ACKed, by name */
+  acked: ReadonlyMap<string, unknown>;
+  sentVersion: string;
+  ackedVersion: string;
+  acks: number;
+  nacks: number;
+  lastError?: string;
+}
+
+/** The request's error_detail when it is a NACK (a non-zero code or a message), else undefined. */
+export function nackDetail(req: Json): Json | undefined {
+  const err = req['error_detail'] as Json | undefined;
+  return err && (Number(err['code'] ?? 0) !== 0 || (typeof err['message'] === 'string' && err['message'] !== '')) ? err : undefined;
+}
+
+/** The parts of an ADS stream that do not depend on the protocol variant (state of the world or delta). */
+export abstract class AdsStream<S extends StreamTypeState> {
+  proxy: ProxyInfo | undefined;
+  protected readonly states = new Map<XdsType, S>();
+  protected closed = false;
+
+  constructor(
+    protected readonly ctx: AdsContext,
+    protected readonly send: (body: Buffer) => void,
+    private readonly fail: (message: string) => void,
+  ) {}
+
+  protected abstract readonly protocol: ProxyStatus['protocol'];
+  /** Logs the stream's first request, once the proxy is known. */
+  protected abstract opened(proxy: ProxyInfo): void;
+
+  /**
+   * The proxy this request comes from, taken from the first request's node; undefined
+   * when the stream is closed or failed because the first request carried no node.
+   */
+  protected accept(req: Json): ProxyInfo | undefined {
+    if (this.closed) return undefined;
+    if (!this.proxy) {
+      if (!req['node']) {
+        this.fail(`the first ${this.protocol === 'delta' ? 'DeltaDiscoveryRequest' : 'DiscoveryRequest'} on a stream must carry node`);
+        return undefined;
+      }
+      this.proxy = proxyFromNode(req['node']);
+      this.opened(this.proxy);
+    }
+    return this.proxy;
+  }
+
+  status(): ProxyStatus {
+    const types: Partial<Record<XdsType, TypeStatus>> = {};
+    for (const [type, st] of this.states) {
+      types[type] = {
+        wildcard: st.sub.wildcard,
+        names: [...st.sub.names],
+        sentVersion: st.sentVersion,
+        ackedVersion: st.ackedVersion,
+        acked: [...st.acked.keys()],
+        acks: st.acks,
+        nacks: st.nacks,
+        ...(st.lastError !== undefined ? { lastError: st.lastError } : {}),
+      };
+    }
+    return { id: this.proxy?.id ?? '', protocol: this.protocol, types };
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}

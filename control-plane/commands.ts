@@ -1,16 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port number, got "${value}"`);
-  return n;
-}
-
-function millis(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected milliseconds, got "${value}"`);
-  return n;
-}
+import { millisecondsArg as millis, portArg as port } from '../common/cli-options.js';
 
 function portList(value: string): number[] {
   const list = value.split(',').filter((s) => s.trim() !== '').map((s) => port(s.trim()));

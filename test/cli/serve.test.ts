@@ -202,10 +202,10 @@ t.test('SIGTERM under admission load: no admission fails', async (t) => {
 t.test('bad flags are user errors', async (t) => {
   const { spawnSync } = await import('node:child_process');
   for (const [args, message] of [
-    [['--webhook-port', '70000'], /--webhook-port: "70000" is not a port/],
+    [['--webhook-port', '70000'], /--webhook-port <port>' argument '70000' is invalid\. expected a port number \(0-65535\), got "70000"/],
     [['--cert-mode', 'magic'], /--cert-mode must be one of local, secret, files, got "magic"/],
     [['--cert-mode', 'files'], /--cert-mode files needs --cert-dir/],
-    [['--grace', 'soon'], /--grace: "soon" is not a number of milliseconds/],
+    [['--grace', 'soon'], /--grace <ms>' argument 'soon' is invalid\. expected a number of milliseconds, got "soon"/],
   ] as const) {
     const r = spawnSync(process.execPath, ['bin/tandem', 'serve', '--state-dir', join(tmpdir(), 'tandem-unused'), ...args], {
       cwd: repo,

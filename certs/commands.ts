@@ -102,24 +102,16 @@ export function register(program: Command): void {
     .option('--kubeconfig <file>', 'kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
     .option('--context <name>', 'kubeconfig context')
     .action(async (flags: PatchFlags) => {
-      const [{ readFile }, { KubeConfig }, { patchWebhookCaBundle }, { UserError }] = await Promise.all([
+      const [{ readFile }, { loadKubeConfig }, { patchWebhookCaBundle }, { UserError }] = await Promise.all([
         import('node:fs/promises'),
-        import('@kubernetes/client-node'),
+        import('../common/kubeconfig.js'),
         import('./self-managed.js'),
         import('../common/errors.js'),
       ]);
       const caPem = await readFile(flags.ca, 'utf8').catch((err: NodeJS.ErrnoException) => {
         throw new UserError(`cannot read ${flags.ca} (${err.code ?? err.message})`);
       });
-      const kc = new KubeConfig();
-      try {
-        if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
-        else kc.loadFromDefault();
-        if (flags.context) kc.setCurrentContext(flags.context);
-      } catch (err) {
-        throw new UserError(`cannot load kubeconfig ${flags.kubeconfig ?? '(default)'}: ${(err as Error).message}`);
-      }
-      if (!kc.getCurrentCluster()) throw new UserError(`no cluster configured in kubeconfig ${flags.kubeconfig ?? '(default)'}`);
+      const kc = loadKubeConfig(flags.kubeconfig, flags.context);
       const r = await patchWebhookCaBundle({ kubeConfig: kc, name: flags.name, caPem });
       process.stdout.write(r.changed
         ? `caBundle set on ${r.webhooks.length} webhooks of ${flags.name}: ${r.webhooks.join(', ')}\n`

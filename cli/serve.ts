@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { DEFAULT_NAMESPACE, DEFAULT_SERVICE } from '../certs/names.js';
 import { UserError } from '../common/errors.js';
@@ -99,6 +100,10 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
   // Fail on bad config or templates before anything listens.
   const injector = await loadInjector({ configPath: opts.config, templatesDir: opts.templates });
 
+  // Loaded once, when something needs the cluster (self-managed certificates, the Kubernetes registry).
+  let kubeConfig: KubeConfig | undefined;
+  const clusterConfig = async (): Promise<KubeConfig> => (kubeConfig ??= (await import('../common/kubeconfig.js')).loadKubeConfig());
+
   const readiness = new ReadinessGate(['certificates', 'registry']);
   const started: Closer[] = [];
   const stopAll = async (): Promise<void> => {
@@ -117,11 +122,9 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
       const certs = await ensureCerts({ dir: certDir, service, namespace, local: true });
       log.info({ dir: certDir, issued: certs.issued, reason: certs.reason }, 'webhook certificates ready');
     } else if (certMode === 'secret') {
-      const [{ KubeConfig }, { startSelfManagedCerts }] = await Promise.all([import('@kubernetes/client-node'), import('../certs/sync.js')]);
-      const kubeConfig = new KubeConfig();
-      kubeConfig.loadFromDefault();
+      const { startSelfManagedCerts } = await import('../certs/sync.js');
       const sync = await startSelfManagedCerts({
-        kubeConfig,
+        kubeConfig: await clusterConfig(),
         dir: certDir,
         service,
         namespace,
@@ -143,7 +146,10 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
       await mkdir(stateDir, { recursive: true });
       await writeFile(localRegistry, SAMPLE_REGISTRY);
     }
-    const registry = await createRegistry(registrySpec, { log: log.child({ part: 'registry' }) });
+    const registry = await createRegistry(registrySpec, {
+      log: log.child({ part: 'registry' }),
+      ...(registrySpec === 'kubernetes' ? { kubeConfig: await clusterConfig() } : {}),
+    });
     started.push(registry);
     const controlPlane = await startControlPlane({ host, port: opts.xdsPort ?? 15010, registry, log: log.child({ part: 'xds' }), metrics });
     started.push(controlPlane);

@@ -1,3 +1,4 @@
+import type { KubeConfig } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,8 @@ import type { Logger, ServiceRegistry } from './types.js';
 
 export interface RegistryFactoryOptions {
   log?: Logger;
+  /** for the Kubernetes registry; defaults to the usual loading order (KUBECONFIG, ~/.kube/config, in-cluster) */
+  kubeConfig?: KubeConfig;
 }
 
 /** Whether a Kubernetes API is reachable by configuration: in-cluster env or a kubeconfig file. */

@@ -1,6 +1,7 @@
-import { CoreV1Api, DiscoveryV1Api, KubeConfig, makeInformer, type Informer, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { CoreV1Api, DiscoveryV1Api, makeInformer, type Informer, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import { isIP } from 'node:net';
 import { UserError } from '../../common/errors.js';
+import { loadKubeConfig } from '../../common/kubeconfig.js';
 import type { RegistryFactoryOptions } from './index.js';
 import { byName } from '../xds/translate.js';
 import {
@@ -119,8 +120,6 @@ export function servicesFromObjects(services: readonly unknown[], slices: readon
 }
 
 export interface KubernetesRegistryOptions extends RegistryFactoryOptions {
-  /** defaults to the usual loading order (KUBECONFIG, ~/.kube/config, in-cluster) */
-  kubeConfig?: KubeConfig;
   /** delay before restarting an informer after an error, ms */
   retryMs?: number;
 }
@@ -181,15 +180,7 @@ class KubernetesRegistry implements ServiceRegistry {
 }
 
 export async function createKubernetesRegistry(opts: KubernetesRegistryOptions = {}): Promise<ServiceRegistry> {
-  let kc = opts.kubeConfig;
-  if (!kc) {
-    kc = new KubeConfig();
-    try {
-      kc.loadFromDefault();
-    } catch (err) {
-      throw new UserError(`kubernetes registry: cannot load a kubeconfig: ${(err as Error).message}`);
-    }
-  }
+  const kc = opts.kubeConfig ?? loadKubeConfig();
   const core = kc.makeApiClient(CoreV1Api);
   const discovery = kc.makeApiClient(DiscoveryV1Api);
   const services = makeInformer<KubernetesObject>(kc, '/api/v1/services', () => core.listServiceForAllNamespaces());

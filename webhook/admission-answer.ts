@@ -124,15 +124,9 @@ export function createAdmitter(opts: AdmitterOptions): Admitter {
       if (cache === undefined) return undefined;
       const found = locateUid(raw);
       if (found === undefined) return undefined;
-      const hit = cache.get(found.key);
-      if (hit === undefined) return undefined;
       // Bodies with one key differ only in that uid's text, so this body answers for all of them.
-      if (hit.verified === undefined) hit.verified = isRequestUid(raw, found);
-      if (!hit.verified) {
-        cache.hits--;
-        cache.misses++;
-        return undefined;
-      }
+      const hit = cache.get(found.key, (entry) => (entry.verified ??= isRequestUid(raw, found)));
+      if (hit === undefined) return undefined;
       return { text: `${hit.head}${JSON.stringify(found.uid)}${hit.tail}`, log: hit.log, cached: true, apiVersion: hit.apiVersion, uid: found.uid };
     },
     answer(review, raw) {

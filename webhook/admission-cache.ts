@@ -3,7 +3,7 @@
  * webhook with the same object (the apiserver names it after admission), so a rollout of N
  * replicas needs one injection and N-1 lookups.
  *
- * The key is the raw request body with the request's uid cut out (see `verifiedKey`): an exact
+ * The key is the raw request body with the request's uid cut out (see `isRequestUid`): an exact
  * representation of everything the answer depends on, taken from text the server has anyway, and
  * found again without parsing the body. One cache belongs to one injector (admission-answer.ts),
  * which is the rest.
@@ -46,9 +46,10 @@ export class AdmissionCache<V> {
     return this.bytesUsed;
   }
 
-  get(key: string): V | undefined {
+  /** The value under `key`, counted as a hit; a miss when there is none or `usable` refuses it. */
+  get(key: string, usable?: (value: V) => boolean): V | undefined {
     const slot = this.slots.get(key);
-    if (slot === undefined) {
+    if (slot === undefined || (usable !== undefined && !usable(slot.value))) {
       this.misses++;
       return undefined;
     }
@@ -116,26 +117,15 @@ export function locateUid(raw: string): LocatedUid | undefined {
 }
 
 /**
- * The key to store the answer to `raw` under, given that it parsed to a review whose request.uid
- * is `uid`; undefined when `locateUid` would not find that uid member.
- *
- * Why a hit is exact. The member `locateUid` cuts is checked here to be the one JSON.parse takes
- * request.uid from (the last `uid` inside `request`): the body is re-parsed with one character
- * added to that value, and request.uid must change with it. A later body with the same key is the
- * stored one with another plain string at that place: it parses to the same structure, so to the
- * same value but for request.uid, which the hit answer takes from it. The rest of the answer
- * depends only on that value and the injector, which owns the cache.
- */
-export function verifiedKey(raw: string, uid: string): string | undefined {
-  const found = locateUid(raw);
-  if (found === undefined || found.uid !== uid) return undefined;
-  return isRequestUid(raw, found) ? found.key : undefined;
-}
-
-/**
  * Whether the member `locateUid` found in `raw` is the one JSON.parse takes request.uid from (the
- * check `verifiedKey` makes). It costs a parse, so the answerer makes it on a key's first hit
+ * last `uid` inside `request`): the body is re-parsed with one character added to that value, and
+ * request.uid must change with it. It costs a parse, so the answerer makes it on a key's first hit
  * rather than on every miss: every body with that key has the same answer to it.
+ *
+ * Why a hit is then exact. A later body with the same key is the checked one with another plain
+ * string at that place: it parses to the same structure, so to the same value but for
+ * request.uid, which the hit answer takes from it. The rest of the answer depends only on that
+ * value and the injector, which owns the cache.
  */
 export function isRequestUid(raw: string, found: LocatedUid): boolean {
   const end = raw.indexOf(UID_MEMBER) + UID_MEMBER.length + found.uid.length;

@@ -17,7 +17,7 @@ import { KUBE_APP_PROBERS_ENV, REWRITE_PROBES_ANNOTATION, boolAnnotation, envOf,
 import { MERGED_METRICS_PORT, PROMETHEUS_ENV, prometheusMerge } from './prometheus.js';
 import { podProxyConfig, type ProxyConfigSettings } from './proxy-config.js';
 import { componentLogLevelProblem, proxyOptions } from './proxy-options.js';
-import { proxyResources, resourcesFromAnnotations } from './resources.js';
+import { resourcesFromAnnotations } from './resources.js';
 import { removePreviousInjection, type InjectionStatus } from './status.js';
 import { loadTemplates, validateRendered, type SidecarTemplates, type SidecarValues } from './templates.js';
 import type { InjectionContext, InjectionOutcome, Pod } from './types.js';
@@ -62,7 +62,7 @@ export async function loadInjector(opts: LoadInjectorOptions = {}): Promise<Inje
   const injector: Injector = { revision: config.revision, config, templates };
   // Render once with real values: a broken template is a startup error, not an admission failure.
   const sample: Pod = { metadata: { name: 'template-check', namespace: 'default', labels: { app: 'template-check' } }, spec: { containers: [{ name: 'app', image: 'app' }] } };
-  validateRendered(templates, sidecarValues(injector, sample, captureSettings(config.capture, undefined), { proxyConfig: config.proxyConfig, hold: true, probers: {}, probersText: '', prometheusEnv: undefined }));
+  validateRendered(templates, sidecarValues(injector, sample, undefined, captureSettings(config.capture, undefined), { proxyConfig: config.proxyConfig, hold: true, probers: {}, probersText: '', prometheusEnv: undefined }));
   return injector;
 }
 
@@ -181,9 +181,11 @@ interface PodExtras {
   prometheusEnv: string | undefined;
 }
 
-function sidecarValues(inj: Injector, pod: Pod, capture: ReturnType<typeof captureSettings>, x: PodExtras): SidecarValues {
+/** `annotations`: the pod's merged with what named templates' metadata set, as capture and proxy config read them. */
+function sidecarValues(inj: Injector, pod: Pod, annotations: Record<string, string> | undefined, capture: ReturnType<typeof captureSettings>, x: PodExtras): SidecarValues {
   const c = inj.config;
-  const proxy = proxyOptions(c, pod.metadata?.annotations);
+  const proxy = proxyOptions(c, annotations);
+  const resources = resourcesFromAnnotations(annotations);
   const labels = pod.metadata?.labels ?? {};
   const appPorts = (pod.spec?.containers ?? []).flatMap((ct) => (ct.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => p.containerPort));
   const bootstrap = cachedBootstrap(inj, labels, appPorts, x.probers, x.probersText, x.prometheusEnv);
@@ -193,8 +195,8 @@ function sidecarValues(inj: Injector, pod: Pod, capture: ReturnType<typeof captu
     proxyImage: proxy.image,
     imagePullPolicy: c.images.pullPolicy,
     iptablesArgs: iptablesArgs(capture, c.proxy.uid, explicitGid(c)),
-    initResources: resourcesFromAnnotations(pod.metadata?.annotations) ?? c.init.resources,
-    proxyResources: proxyResources(c.proxy.resources, pod.metadata?.annotations),
+    initResources: resources ?? c.init.resources,
+    proxyResources: resources ?? c.proxy.resources,
     proxyUID: c.proxy.uid,
     proxyGID: c.proxy.gid,
     bootstrap,
@@ -350,7 +352,7 @@ export function injectPod(pod: Pod, ctx: InjectionContext, injector: Injector): 
   out.metadata.labels = labels;
 
   const probersText = Object.keys(probers).length > 0 ? probersJson(probers) : '';
-  const values = sidecarValues(injector, out, capture, { proxyConfig, hold, probers, probersText, prometheusEnv: prometheus?.env });
+  const values = sidecarValues(injector, out, annotations, capture, { proxyConfig, hold, probers, probersText, prometheusEnv: prometheus?.env });
   const injected = { initContainers: [] as string[], containers: [] as string[], volumes: [] as string[] };
   const originals: Overrides = { containers: [], initContainers: [] };
   if (withSidecar) {

@@ -179,33 +179,14 @@ function planRewrite(c: V1Container, previous: AppProbers, canServe: (key: strin
 }
 
 /**
- * Rewrites the probes and hooks of the app containers in place and returns the
- * originals keyed by path. `canServe` says whether the proxy can forward a
- * prober (tandem's Envoy bootstrap decides): anything it cannot serve is left
- * as the user wrote it, never pointed at a path that would fail. Probes a
- * previous injection already rewrote keep their recorded original.
- */
-export function rewriteAppProbes(
-  containers: V1Container[],
-  proxyName: string,
-  previous: AppProbers,
-  canServe: (key: string, prober: AppProber) => boolean,
-): AppProbers {
-  const out: AppProbers = {};
-  for (const c of containers) {
-    if (c.name === proxyName) continue;
-    const plan = planRewrite(c, previous, canServe, out);
-    if (!plan) continue;
-    for (const [field, probe] of plan.probes) c[field] = probe;
-    for (const [field, hook] of plan.hooks) (c.lifecycle as NonNullable<V1Container['lifecycle']>)[field] = hook;
-  }
-  return out;
-}
-
-/**
- * rewriteAppProbes without touching its input: each changed container comes
- * back as a new object (its other fields shared with the original) in
+ * Rewrites the probes and hooks of the app containers and returns the
+ * originals keyed by path, without touching its input: each changed container
+ * comes back as a new object (its other fields shared with the original) in
  * `replaced`, keyed by the original, for the caller to put in its place.
+ * `canServe` says whether the proxy can forward a prober (tandem's Envoy
+ * bootstrap decides): anything it cannot serve is left as the user wrote it,
+ * never pointed at a path that would fail. Probes a previous injection already
+ * rewrote keep their recorded original.
  */
 export function rewriteAppProbesCopying(
   containers: readonly V1Container[],

@@ -25,7 +25,3 @@ export function resourcesFromAnnotations(annotations: Record<string, string> | u
   if (cpuLimit !== undefined || memoryLimit !== undefined) r.limits = { ...(cpuLimit !== undefined ? { cpu: cpuLimit } : {}), ...(memoryLimit !== undefined ? { memory: memoryLimit } : {}) };
   return r;
 }
-
-export function proxyResources(defaults: Resources, annotations: Record<string, string> | undefined): Resources {
-  return resourcesFromAnnotations(annotations) ?? defaults;
-}

@@ -3,7 +3,7 @@ import t from 'tap';
 import { DEFAULT_XDS_ADDRESS, renderBootstrap } from '../../control-plane/bootstrap.js';
 import { DEFAULT_CONFIG } from '../../webhook/config.js';
 import { injectPod } from '../../webhook/injector.js';
-import { rewriteAppProbes } from '../../webhook/probes.js';
+import { rewriteAppProbesCopying } from '../../webhook/probes.js';
 import { parseDuration } from '../../webhook/proxy-config.js';
 import type { Pod } from '../../webhook/types.js';
 import { basicPod, injector, manual, podProblems } from './helpers.js';
@@ -103,13 +103,14 @@ t.test("probe mapping when the proxy can serve everything: Istio's tcpSocket, gr
       lifecycle: { postStart: { tcpSocket: { port: 'grpc' } }, preStop: { exec: { command: ['sleep', '1'] } } },
     },
   ];
-  const probers = rewriteAppProbes(containers, 'istio-proxy', {}, () => true);
+  const { probers, replaced } = rewriteAppProbesCopying(containers, 'istio-proxy', {}, () => true);
   t.same(probers, {
     '/app-health/app/startupz': { tcpSocket: { port: 8080 } },
     '/app-health/app/livez': { grpc: { port: 9000, service: 'health' }, timeoutSeconds: 3 },
     '/app-lifecycle/app/poststartz': { tcpSocket: { port: 9000 } },
   });
-  const c = containers[0] as V1Container;
+  const c = replaced.get(containers[0] as V1Container) as V1Container;
+  t.ok(c, 'the app container is replaced');
   t.same(c.startupProbe, { httpGet: { path: '/app-health/app/startupz', port: 15020 }, failureThreshold: 30 });
   t.same(c.livenessProbe, { httpGet: { path: '/app-health/app/livez', port: 15020 }, timeoutSeconds: 3 });
   t.same(c.readinessProbe, { httpGet: { port: 'nope' } }, 'a named port the container does not have: left alone');

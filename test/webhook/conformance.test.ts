@@ -5,7 +5,7 @@ import { parseAllDocuments } from 'yaml';
 import type { V1Container } from '@kubernetes/client-node';
 import { UserError } from '../../common/errors.js';
 import { loadInjector, type Injector } from '../../webhook/injector.js';
-import { REWRITE_PROBES_ANNOTATION, boolAnnotation, previousProbers, probersJson, rewriteAppProbes } from '../../webhook/probes.js';
+import { REWRITE_PROBES_ANNOTATION, boolAnnotation, previousProbers, probersJson, rewriteAppProbesCopying, type AppProbers } from '../../webhook/probes.js';
 import { podSites, type KubeObject } from '../../webhook/workloads.js';
 import type { Pod } from '../../webhook/types.js';
 import { ISTIO_INJECT, injectObject, podProblems } from './helpers.js';
@@ -318,7 +318,14 @@ t.test("probe mapping: with every prober servable, tandem's rewrite is Istio's f
       const previous = previousProbers([...(spec.initContainers ?? []), ...spec.containers]);
       // The expected pod's annotations include what a named template set (custom turns the rewrite off).
       const on = boolAnnotation(want.metadata?.annotations, REWRITE_PROBES_ANNOTATION, true);
-      const probers = on ? rewriteAppProbes([...spec.containers, ...(spec.initContainers ?? []).filter((x) => x.restartPolicy === 'Always')], 'istio-proxy', previous, () => true) : {};
+      let probers: AppProbers = {};
+      if (on) {
+        const r = rewriteAppProbesCopying([...spec.containers, ...(spec.initContainers ?? []).filter((x) => x.restartPolicy === 'Always')], 'istio-proxy', previous, () => true);
+        probers = r.probers;
+        const put = (x: V1Container): V1Container => r.replaced.get(x) ?? x;
+        spec.containers = spec.containers.map(put);
+        if (spec.initContainers) spec.initContainers = spec.initContainers.map(put);
+      }
       if (Object.keys(probers).length > 0) rewritten++;
       // Only the app containers are compared here; the proxy is the injector's business.
       const appInit = (s: NonNullable<Pod['spec']>) => (s.initContainers ?? []).filter((x) => x.name !== 'istio-proxy' && x.name !== 'istio-init');

@@ -7,8 +7,10 @@ import { createRequire } from 'node:module';
 import https from 'node:https';
 import { isDeepStrictEqual } from 'node:util';
 import { ensureCerts } from '../../certs/ensure.js';
-import { AdmissionCache, locateUid, verifiedKey } from '../../webhook/admission-cache.js';
-import { reviewText } from '../../webhook/admission-answer.js';
+import { UserError } from '../../common/errors.js';
+import { AdmissionCache, isRequestUid, locateUid } from '../../webhook/admission-cache.js';
+import { createAdmitter, reviewText } from '../../webhook/admission-answer.js';
+import type { AdmissionReviewRequest, InjectFn } from '../../webhook/admission.js';
 import { loadInjector } from '../../webhook/injector.js';
 import { startWebhookServer, type WebhookServer } from '../../webhook/server.js';
 import { call, review } from './server-helpers.js';
@@ -44,7 +46,8 @@ t.test('LRU: bounded by entries and by size, recency refreshed on a hit', async 
   t.ok(c.bytes <= 1000, `size stays within the budget (${c.bytes})`);
   t.ok(c.size < 10, 'by evicting the oldest');
   t.equal(c.get('k9'), 'v', 'the newest stays');
-  t.equal(c.hits + c.misses > 0, true);
+  // hits: a, a c d, a (A2), k9; misses: b (evicted), big (not kept)
+  t.same({ hits: c.hits, misses: c.misses }, { hits: 6, misses: 2 }, 'every get counted once, as a hit or a miss');
 
   const off = new AdmissionCache<string>({ maxEntries: 0 });
   off.set('a', 'A', 1);
@@ -56,7 +59,7 @@ t.test('LRU: bounded by entries and by size, recency refreshed on a hit', async 
 t.test('cache key: the body without its first uid member, found only when written plainly', async (t) => {
   const body = '{"request":{"uid":"u-1","object":{"metadata":{"uid":"u-1"}}}}';
   t.same(locateUid(body), { key: '12:{"request":{,"object":{"metadata":{"uid":"u-1"}}}}', uid: 'u-1' }, 'the first occurrence goes');
-  t.equal(verifiedKey(body, 'u-1'), '12:{"request":{,"object":{"metadata":{"uid":"u-1"}}}}', 'and it is request.uid');
+  t.equal(isRequestUid(body, locateUid(body)!), true, 'and it is request.uid');
   for (const [name, text] of [
     ['spaced', '{"request":{"uid": "u-1"}}'],
     ['escaped', '{"request":{"uid":"\\u0075-1"}}'],
@@ -66,21 +69,21 @@ t.test('cache key: the body without its first uid member, found only when writte
   ]) t.equal(locateUid(text!), undefined, `${name}: not cacheable`);
   // The first uid member is not the request's: a later body could change request.uid elsewhere.
   const objectFirst = '{"request":{"object":{"metadata":{"uid":"u-1"}},"uid":"u-1"}}';
-  t.equal(verifiedKey(objectFirst, 'u-1'), undefined, 'not stored when the first uid is another member');
+  t.equal(isRequestUid(objectFirst, locateUid(objectFirst)!), false, 'not request.uid when the first uid is another member');
   const duplicate = '{"request":{"uid":"u-1","uid":"u-2"}}';
-  t.equal(verifiedKey(duplicate, 'u-2'), undefined, 'nor when a later duplicate wins');
-  t.equal(verifiedKey(body, 'u-2'), undefined, 'nor under another uid');
+  t.equal(isRequestUid(duplicate, locateUid(duplicate)!), false, 'nor when a later duplicate wins');
   t.equal(locateUid('{"request":{"uid":"u-2","x":1}}')?.key, locateUid('{"request":{"uid":"u-3","x":1}}')?.key, 'bodies differing in the uid only share a key');
   t.not(locateUid('{"request":{"uid":"u-2","x":1}}')?.key, locateUid('{"request":{"uid":"u-2","x":2}}')?.key);
 });
 
 /*
- * Exactness, adversarially: bodies built from one shape whose string slots take plain, empty
- * and escaped values in every combination, so uids also appear as other members' values,
- * members are duplicated (JSON.parse keeps the last) and many bodies differ from each other in
- * one value only. Whenever a body's answer may be stored (verifiedKey), every body that finds the
- * same key (locateUid, no parsing) must parse to the same value apart from request.uid, which
- * must be the uid locateUid read.
+ * Exactness, adversarially, on the path the server takes (createAdmitter: cached() on the raw
+ * body, else answer() on its parse): bodies built from one shape whose string slots take plain,
+ * empty and escaped values in every combination, so uids also appear as other members' values
+ * (in the pod too), members are duplicated (JSON.parse keeps the last) and many bodies differ from
+ * each other in one value only. The injector refuses every pod with the pod's JSON as the reason,
+ * so an answer shows the object it was computed from. Every hit must be, byte for byte, what an
+ * uncached admitter answers for the parsed body, and carry that body's request.uid.
  */
 const SLOT = '\u0000';
 const { obj } = fc.letrec((tie) => ({
@@ -88,11 +91,26 @@ const { obj } = fc.letrec((tie) => ({
   obj: fc.array(fc.tuple(fc.constantFrom('uid', 'x'), tie('value')), { maxLength: 3 })
     .map((members) => `{${members.map(([k, v]) => `"${k}":${v as string}`).join(',')}}`),
 }));
-const shape = fc.tuple(obj, obj, fc.boolean())
-  .map(([request, other, otherFirst]) => (otherFirst ? `{"other":${other},"request":${request}}` : `{"request":${request},"other":${other}}`))
+const ENVELOPE = '"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"';
+const POD_KIND = '"kind":{"group":"","version":"v1","kind":"Pod"}';
+// request: the generated members around the pod, which is always an object; `other` before or after it.
+const shape = fc.tuple(obj, obj, obj, fc.boolean(), fc.boolean())
+  .map(([members, pod, other, podFirst, otherFirst]) => {
+    const inner = members.slice(1, -1);
+    const fixed = `${POD_KIND},"object":${pod}`;
+    const request = `{${podFirst ? [fixed, inner] : [inner, fixed]}}`.replace(/^\{,|,\}$/g, (m) => (m === '{,' ? '{' : '}'));
+    return otherFirst ? `{${ENVELOPE},"other":${other},"request":${request}}` : `{${ENVELOPE},"request":${request},"other":${other}}`;
+  })
   .filter((s) => s.split(SLOT).length - 1 <= 4 && s.includes('"uid"'));
 // As written inside the quotes: plain, empty, an escaped quote, an escaped letter.
 const SLOT_VALUES = ['u1', 'u2', 'a', '', 'q\\"', '\\u0075'];
+// Shapes that must be among the runs: the uid member first in request but a duplicate after it
+// wins (kept unverified, refused at its first hit), and a uid member elsewhere located first.
+const SHAPE_EXAMPLES: Array<[string]> = [
+  [`{${ENVELOPE},"request":{"uid":${SLOT},"uid":${SLOT},${POD_KIND},"object":{}},"other":{}}`],
+  [`{${ENVELOPE},"request":{${POD_KIND},"object":{"uid":${SLOT}},"uid":${SLOT}},"other":{}}`],
+  [`{${ENVELOPE},"other":{"uid":${SLOT}},"request":{"uid":${SLOT},${POD_KIND},"object":{"x":${SLOT}}}}`],
+];
 
 function fill(s: string, values: string[]): string[] {
   const parts = s.split(SLOT);
@@ -101,35 +119,37 @@ function fill(s: string, values: string[]): string[] {
   return out;
 }
 
-t.test('cache key: a body found under a stored key differs from the stored one in request.uid alone (property)', async (t) => {
-  let checked = 0;
+t.test('createAdmitter: a hit is what an uncached admitter answers for that body (property)', async (t) => {
+  const injector = await loadInjector();
+  const inject: InjectFn = (pod) => {
+    throw new UserError(JSON.stringify(pod));
+  };
+  const fresh = createAdmitter({ injector, inject, cache: false });
+  let served = 0;
   fc.assert(
     fc.property(shape, (s) => {
-      const groups = new Map<string, string[]>();
+      const admitter = createAdmitter({ injector, inject });
+      let hits = 0;
+      let located = 0;
       for (const text of fill(s, SLOT_VALUES)) {
-        const key = locateUid(text)?.key;
-        if (key !== undefined) groups.set(key, [...(groups.get(key) ?? []), text]);
-      }
-      for (const [key, texts] of groups) {
-        const stored = texts.find((x) => {
-          const uid = (JSON.parse(x) as { request: { uid?: unknown } }).request.uid;
-          return typeof uid === 'string' && verifiedKey(x, uid) === key;
-        });
-        if (stored === undefined) continue;
-        const expected = JSON.parse(stored) as { request: Record<string, unknown> };
-        for (const other of texts) {
-          const value = JSON.parse(other) as { request: Record<string, unknown> };
-          if (value.request.uid !== locateUid(other)!.uid) return false;
-          if (!isDeepStrictEqual({ ...value.request, uid: null }, { ...expected.request, uid: null })) return false;
-          if (!isDeepStrictEqual({ ...value, request: null }, { ...expected, request: null })) return false;
-          if (other !== stored) checked++;
+        const review = JSON.parse(text) as AdmissionReviewRequest;
+        if (locateUid(text) !== undefined) located++;
+        const hit = admitter.cached(text);
+        if (hit === undefined) {
+          admitter.answer(review, text);
+          continue;
         }
+        hits++;
+        if (hit.uid !== review.request.uid || !hit.cached) return false;
+        if (hit.text !== fresh.answer(review).text) return false;
       }
-      return true;
+      served += hits;
+      // Counted exactly: every lookup of a located key once, a hit not served as a miss.
+      return admitter.cache!.hits === hits && admitter.cache!.misses === located - hits;
     }),
-    { numRuns: 300 },
+    { numRuns: 300, examples: SHAPE_EXAMPLES },
   );
-  t.ok(checked > 100, `the property was exercised on ${checked} bodies found under another body's key`);
+  t.ok(served > 100, `hits were served for ${served} bodies`);
 });
 
 t.test('reviewText: the same JSON value as JSON.stringify, in every answer shape', async (t) => {

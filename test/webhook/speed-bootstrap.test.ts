@@ -68,10 +68,8 @@ const prometheusEnv = fc.oneof(
 
 t.test('the memoised bootstrap with the pod labels put back is the rendered bootstrap, byte for byte', async (t) => {
   const injectors = [await loadInjector(), await loadInjector({ config: { xdsAddress: 'xds.example:15012', clusterId: 'east', meshId: 'm"1', proxy: { logLevel: 'debug' } } })];
-  let checked = 0;
   fc.assert(
     fc.property(fc.constantFrom(...injectors), labels, appPorts, probers, prometheusEnv, (inj, l, ports, p, prom) => {
-      checked++;
       // Twice: a miss fills the memo, the second call is served from it.
       const first = sidecarBootstrap(inj, l, ports, p, prom);
       const second = sidecarBootstrap(inj, l, ports, p, prom);
@@ -80,7 +78,6 @@ t.test('the memoised bootstrap with the pod labels put back is the rendered boot
     }),
     { numRuns: 2000 },
   );
-  t.equal(checked >= 2000, true, `${checked} generated cases`);
 });
 
 t.test('labels that JSON or the cut could trip on', async (t) => {

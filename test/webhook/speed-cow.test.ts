@@ -5,7 +5,7 @@ import type { V1Container } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { diff } from '../../webhook/admission-diff.js';
 import { injectPod, loadInjector, type Injector } from '../../webhook/injector.js';
-import { rewriteAppProbes, rewriteAppProbesCopying } from '../../webhook/probes.js';
+import { rewriteAppProbesCopying } from '../../webhook/probes.js';
 import type { InjectionContext, Pod } from '../../webhook/types.js';
 import { podSites, type KubeObject } from '../../webhook/workloads.js';
 import { ISTIO_INJECT } from './helpers.js';
@@ -212,21 +212,65 @@ t.test('what injection leaves alone is shared with the input, what it changes is
   t.same(diff(input, out).filter((op) => op.path.startsWith('/spec/containers/2')), [], 'and needs no operations');
 });
 
-t.test('rewriteAppProbesCopying: what rewriteAppProbes does in place, as copies, the input untouched', async (t) => {
+t.test('rewriteAppProbesCopying: the rewritten containers as copies keyed by the originals, the input untouched', async (t) => {
   const containers = (): V1Container[] => (appPod({}).spec as NonNullable<Pod['spec']>).containers;
-  for (const [what, canServe, changed] of [['every prober servable', () => true, 2], ['only httpGet servable', (_k: string, p: object) => 'httpGet' in p, 1]] as const) {
-    const inPlace = containers();
-    const probers = rewriteAppProbes(inPlace, 'istio-proxy', {}, canServe);
+  const [app, side, tail] = containers() as [V1Container, V1Container, V1Container];
+  const at = (path: string) => ({ path, port: 15020 });
+  // Written out from appPod by hand: named ports http 8080, https 8443, grpc 9000; the rewritten
+  // probe keeps its timings and gets the handler last; probers in visiting order, Go's field order.
+  const readyz = { httpGet: { path: '/ready', port: 8080 } };
+  const livez = { httpGet: { path: '/live', port: 8443, scheme: 'HTTPS', httpHeaders: [{ name: 'X-Probe', value: '1' }] }, timeoutSeconds: 2 };
+  const readinessProbe = { periodSeconds: 5, httpGet: at('/app-health/app/readyz') };
+  const livenessProbe = { timeoutSeconds: 2, httpGet: { path: '/app-health/app/livez', port: 15020, scheme: 'HTTP', httpHeaders: [{ name: 'X-Probe', value: '1' }] } };
+  const cases = [
+    {
+      what: 'every prober servable',
+      canServe: () => true,
+      probers: {
+        '/app-health/app/readyz': readyz,
+        '/app-health/app/livez': livez,
+        '/app-health/app/startupz': { tcpSocket: { port: 8080 } },
+        '/app-lifecycle/app/poststartz': { tcpSocket: { port: 9000 } },
+        '/app-health/side/livez': { grpc: { port: 9000 } },
+      },
+      containers: [
+        {
+          ...app,
+          readinessProbe,
+          livenessProbe,
+          startupProbe: { failureThreshold: 30, httpGet: at('/app-health/app/startupz') },
+          lifecycle: { postStart: { httpGet: at('/app-lifecycle/app/poststartz') }, preStop: { exec: { command: ['sleep', '1'] } } },
+        },
+        { ...side, livenessProbe: { httpGet: at('/app-health/side/livez') } },
+        tail,
+      ],
+      replaced: [0, 1],
+    },
+    {
+      what: 'only httpGet servable',
+      canServe: (_k: string, p: object) => 'httpGet' in p,
+      probers: { '/app-health/app/readyz': readyz, '/app-health/app/livez': livez },
+      containers: [{ ...app, readinessProbe, livenessProbe }, side, tail],
+      replaced: [0],
+    },
+  ];
+  for (const c of cases) {
     const input = deepFreeze(containers());
-    const r = rewriteAppProbesCopying(input, 'istio-proxy', {}, canServe);
-    t.equal(JSON.stringify(r.probers), JSON.stringify(probers), `${what}: the same probers, in the same order`);
-    t.equal(JSON.stringify(input.map((c) => r.replaced.get(c) ?? c)), JSON.stringify(inPlace), `${what}: the same containers`);
-    t.equal(r.replaced.size, changed, `${what}: only changed containers are replaced`);
-    t.same(input, containers(), `${what}: the input is unchanged`);
+    const r = rewriteAppProbesCopying(input, 'istio-proxy', {}, c.canServe);
+    t.equal(JSON.stringify(r.probers), JSON.stringify(c.probers), `${c.what}: the probers, in order`);
+    t.equal(JSON.stringify(input.map((x) => r.replaced.get(x) ?? x)), JSON.stringify(c.containers), `${c.what}: the containers`);
+    t.same([...r.replaced.keys()].map((x) => input.indexOf(x)), c.replaced, `${c.what}: only changed containers are replaced, keyed by the input objects`);
+    t.same(input, containers(), `${c.what}: the input is unchanged`);
   }
-  const all = rewriteAppProbesCopying(deepFreeze(containers()), 'istio-proxy', {}, () => true);
-  t.same(all.replaced.get(containers()[0] as V1Container), undefined, 'keyed by the original objects');
-  const first = [...all.replaced.values()][0];
+  const input = deepFreeze(containers());
+  const all = rewriteAppProbesCopying(input, 'istio-proxy', {}, () => true);
+  const first = all.replaced.get(input[0] as V1Container);
+  t.ok(first, 'the input app container has its copy');
+  t.not(first, input[0]);
+  t.equal(first?.env, input[0]?.env, 'fields the rewrite leaves are shared');
   t.same(first?.lifecycle?.postStart, { httpGet: { path: '/app-lifecycle/app/poststartz', port: 15020 } }, 'a servable hook is rewritten in the copy');
   t.same(first?.lifecycle?.preStop, { exec: { command: ['sleep', '1'] } });
+  const partial = rewriteAppProbesCopying(input, 'istio-proxy', {}, (_k, p) => 'httpGet' in p).replaced.get(input[0] as V1Container);
+  t.equal(partial?.lifecycle, input[0]?.lifecycle, 'no hook rewritten: the lifecycle is shared');
+  t.equal(partial?.startupProbe, input[0]?.startupProbe, 'a probe left alone is shared');
 });

@@ -145,3 +145,15 @@ t.test('a template adding its own containers, with placeholders', async (t) => {
   t.same(podProblems(out), []);
   t.same(injectPod(out, manual('shop'), inj).pod, out, 're-injection removes and re-adds them');
 });
+
+t.test('a named template metadata annotation steers the proxy as a pod annotation would: its resources', async (t) => {
+  // Only metadata: the template sets what the pod could have set itself.
+  const dir = t.testdir({ 'cpu.yaml': 'metadata:\n  annotations:\n    sidecar.istio.io/proxyCPU: 300m\n' });
+  const inj = await loadInjector({ templatesDir: dir });
+  const out = injectPod(basicPod({ annotations: { 'inject.istio.io/templates': 'sidecar,cpu' } }), manual('shop'), inj).pod;
+  const proxy = [...(out.spec?.initContainers ?? []), ...(out.spec?.containers ?? [])].find((c) => c.name === 'istio-proxy');
+  // As a pod annotation: exactly what the annotations say, no default mixed in.
+  t.same(proxy?.resources, { requests: { cpu: '300m' } });
+  t.equal(out.metadata?.annotations?.['sidecar.istio.io/proxyCPU'], '300m');
+  t.same(podProblems(out), []);
+});

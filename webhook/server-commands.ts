@@ -1,10 +1,5 @@
-import { InvalidArgumentError, type Command } from 'commander';
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port number, got "${value}"`);
-  return n;
-}
+import type { Command } from 'commander';
+import { portArg as port } from '../common/cli-options.js';
 
 interface WebhookFlags {
   port: number;

@@ -69,5 +69,5 @@ t.test('tandem webhook: bad certificate directory or flag is a user error (exit 
   let err2 = '';
   badPort.stderr!.on('data', (d: Buffer) => (err2 += d.toString()));
   t.equal(await exited(badPort), 1);
-  t.match(err2, /expected a port number, got "http"/);
+  t.match(err2, /expected a port number \(0-65535\), got "http"/);
 });

@@ -3,7 +3,7 @@
  * touch (core/v1 Secrets, admissionregistration.k8s.io/v1 MutatingWebhookConfigurations).
  * No real apiserver can run in this environment. What is emulated faithfully: the URL paths,
  * bearer-token auth, the JSON shapes (request bodies are validated against the strict schemas
- * in shared/conformance/k8s-schemas, Secret data must be base64), resourceVersion bumps on
+ * in test/conformance/k8s-schemas, Secret data must be base64), resourceVersion bumps on
  * every write, optimistic concurrency (a replace whose metadata.resourceVersion is stale gets
  * 409 Conflict; a create of an existing name gets 409 AlreadyExists), and metav1.Status error
  * bodies. Not emulated: watches, patches, field managers, admission, RBAC.
@@ -12,12 +12,13 @@ import https from 'node:https';
 import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
 import { Ajv, type ValidateFunction } from 'ajv';
+import { conformancePath } from '../conformance.js';
 
 const require = createRequire(import.meta.url);
 const ajv = new Ajv({ strict: true, allErrors: true, allowUnionTypes: true });
 const schemas: Record<string, ValidateFunction> = {
-  secrets: ajv.compile(require('../../../shared/conformance/k8s-schemas/secret-v1.json') as object),
-  mutatingwebhookconfigurations: ajv.compile(require('../../../shared/conformance/k8s-schemas/mutatingwebhookconfiguration-admissionregistration-v1.json') as object),
+  secrets: ajv.compile(require(conformancePath('k8s-schemas', 'secret-v1.json')) as object),
+  mutatingwebhookconfigurations: ajv.compile(require(conformancePath('k8s-schemas', 'mutatingwebhookconfiguration-admissionregistration-v1.json')) as object),
 };
 
 type Obj = { metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string; creationTimestamp?: string; [k: string]: unknown }; [k: string]: unknown };

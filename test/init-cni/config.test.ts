@@ -21,7 +21,7 @@ function userError(t: Test, fn: () => unknown): string {
 }
 
 t.test('defaults are Istio base configuration: nothing captured by range or inbound port', async (t) => {
-  // The base configuration of ../shared/conformance/istio-iptables/CASES.md, written out.
+  // The base configuration of test/conformance/istio-iptables/CASES.md, written out.
   t.same(cfg([]), {
     proxyPort: '15001',
     inboundCapturePort: '15006',

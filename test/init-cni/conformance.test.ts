@@ -5,14 +5,15 @@ import { loadConfig } from '../../init-cni/config.js';
 import { renderRestore } from '../../init-cni/restore.js';
 import { generateRules } from '../../init-cni/rules.js';
 import { repo, tandemIptables } from './run-cli.js';
+import { conformancePath } from '../conformance.js';
 
 /**
- * Istio's golden capture outputs (shared/conformance/istio-iptables, read-only) against tandem's
+ * Istio's golden capture outputs (test/conformance/istio-iptables, vendored, read-only) against tandem's
  * generator, for every case of CASES.md, with the flags that reproduce the case's configuration.
  * A few cases also go through the compiled CLI (`node bin/tandem iptables --dry-run …`).
  */
 
-const goldenDir = fileURLToPath(new URL('../../../shared/conformance/istio-iptables/', import.meta.url));
+const goldenDir = conformancePath('istio-iptables') + '/';
 
 // Flags per case, from CASES.md. Where Istio reads a value from the pod (IPv6 from its addresses,
 // DNS servers from resolv.conf) tandem takes an explicit flag: --ipv6, --dns-servers-v4/-v6.

@@ -19,6 +19,7 @@ import {
   type LabelSelector,
   type LabelSelectorRequirement,
 } from '../../webhook/selectors.js';
+import { conformancePath } from '../conformance.js';
 
 /**
  * Builds the shipped manifests with kubectl's own kustomize (what
@@ -28,7 +29,7 @@ import {
  */
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
-const schemaDir = fileURLToPath(new URL('../../../shared/conformance/k8s-schemas/', import.meta.url));
+const schemaDir = conformancePath('k8s-schemas') + '/';
 const exec = promisify(execFile);
 
 const NAMESPACE = 'tandem-system';

@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { Pod as PodModel } from 'kubernetes-models/v1';
@@ -6,8 +5,9 @@ import { injectPod, loadInjector, type Injector } from '../../webhook/injector.j
 import type { Pod } from '../../webhook/types.js';
 import { mapPods, type KubeObject } from '../../webhook/workloads.js';
 
-// ../shared/conformance beside the repository, as in a developer's tree and in CI.
-export const CONFORMANCE = fileURLToPath(new URL('../../../shared/conformance', import.meta.url));
+import { CONFORMANCE } from '../conformance.js';
+
+export { CONFORMANCE };
 export const ISTIO_INJECT = `${CONFORMANCE}/istio-inject`;
 
 const podSchema = JSON.parse(readFileSync(`${CONFORMANCE}/k8s-schemas/pod-v1.json`, 'utf8')) as object;

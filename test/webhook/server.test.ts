@@ -12,9 +12,10 @@ import { loadInjector } from '../../webhook/injector.js';
 import { startWebhookServer, type WebhookServer } from '../../webhook/server.js';
 import { UserError } from '../../common/errors.js';
 import { call, review, SERVICE_DNS } from './server-helpers.js';
+import { conformancePath } from '../conformance.js';
 
 const require = createRequire(import.meta.url);
-const podSchema = require('../../../shared/conformance/k8s-schemas/pod-v1.json') as object;
+const podSchema = require(conformancePath('k8s-schemas', 'pod-v1.json')) as object;
 const fixturePod = require('./server-fixture-pod.json') as Record<string, unknown>;
 const validatePod = new Ajv({ strict: true, allErrors: true, allowUnionTypes: true }).compile(podSchema);
 

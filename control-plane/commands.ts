@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { millisecondsArg as millis, portArg as port } from '../common/cli-options.js';
+import { UserError } from '../common/errors.js';
 
 function portList(value: string): number[] {
   const list = value.split(',').filter((s) => s.trim() !== '').map((s) => port(s.trim()));
@@ -54,7 +55,62 @@ export function register(program: Command): void {
     .option('--debounce-quiet <ms>', 'push after this much quiet time (default 100)', millis)
     .option('--debounce-max <ms>', 'push at the latest this long after the first change (default 10000)', millis)
     .action(async (flags: ControlPlaneFlags) => {
-      const { runControlPlane } = await import('./cli.js');
       await runControlPlane(flags);
     });
+}
+
+export interface RunOptions {
+  /** stops the server when aborted (tests); SIGINT/SIGTERM always do, through close-with-grace */
+  signal?: AbortSignal;
+  /** receives the one-line JSON announcement, default stdout */
+  announce?: (line: string) => void;
+}
+
+/** How long a signal waits for the streams to end and the registry to close before the process exits anyway. */
+const GRACE_MS = 10_000;
+
+/** `tandem control-plane`: the xDS server alone, until a signal (or `run.signal`). */
+export async function runControlPlane(flags: ControlPlaneFlags, run: RunOptions = {}): Promise<void> {
+  // the heavy modules (gRPC, protobufjs and the Envoy protos, the Kubernetes client) load only for this command
+  const [{ createLogger }, { createRegistry, kubernetesConfigured }, { startControlPlane }, { default: closeWithGrace }] = await Promise.all([
+    import('../common/logger.js'),
+    import('./registry/index.js'),
+    import('./server.js'),
+    import('close-with-grace'),
+  ]);
+  const spec = flags.registry ?? (kubernetesConfigured() ? 'kubernetes' : undefined);
+  if (!spec) throw new UserError('control-plane: no Kubernetes configuration found; pass --registry file:PATH');
+  const log = createLogger('tandem-xds');
+  const registry = await createRegistry(spec, { log });
+  const cp = await startControlPlane({
+    host: flags.host,
+    port: flags.port,
+    registry,
+    log,
+    debounce: {
+      ...(flags.debounceQuiet !== undefined ? { quietMs: flags.debounceQuiet } : {}),
+      ...(flags.debounceMax !== undefined ? { maxDelayMs: flags.debounceMax } : {}),
+    },
+  });
+  (run.announce ?? ((l: string) => process.stdout.write(l)))(JSON.stringify({ xds: `${flags.host}:${cp.port}`, registry: spec }) + '\n');
+  const shutdown = async (): Promise<void> => {
+    log.info({}, 'shutting down');
+    await cp.close();
+    await registry.close();
+  };
+  await new Promise<void>((resolve, reject) => {
+    const grace = closeWithGrace({ delay: GRACE_MS, logger: { error: (m: unknown) => log.error({ err: String(m) }, 'shutdown') } }, async ({ err, signal }) => {
+      if (err) log.error({ err: err.stack ?? String(err) }, 'internal error; shutting down');
+      else log.info({ signal }, 'signal received');
+      await shutdown();
+      resolve();
+    });
+    // the embedding path (tests): stop without exiting the process
+    const onAbort = (): void => {
+      grace.uninstall();
+      shutdown().then(resolve, reject);
+    };
+    if (run.signal?.aborted) onAbort();
+    else run.signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

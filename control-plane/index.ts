@@ -1,6 +1,6 @@
 /**
  * The control plane's public surface, for `tandem serve` and embedding:
- * bootstrap rendering, service registries and the ADS server.
+ * bootstrap rendering, service registries and the xDS server.
  */
 export { DEFAULT_XDS_ADDRESS, renderBootstrap, type SidecarBootstrapParams } from './bootstrap.js';
 export { createRegistry, kubernetesConfigured, type RegistryFactoryOptions } from './registry/index.js';
@@ -8,7 +8,6 @@ export { createFileRegistry, parseRegistryFile, type FileRegistryOptions } from 
 export {
   StaticRegistry,
   type Endpoint,
-  type Logger,
   type PortProtocol,
   type RegistrySnapshot,
   type Service,
@@ -16,4 +15,5 @@ export {
   type ServiceRegistry,
 } from './registry/types.js';
 export { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './server.js';
-export type { ProxyStatus, TypeStatus, XdsMetrics, XdsStats } from './xds/context.js';
+export { registerXds, type XdsHandle, type XdsOptions } from './xds/server/register.js';
+export type { ProxyStatus, TypeStatus, XdsMetrics, XdsStats } from './xds/server/context.js';

@@ -1,5 +1,6 @@
 import protobuf from 'protobufjs';
 import { envoyRoot, messageType } from './root.js';
+import { DISCOVERY_REQUEST as REQUEST, fieldOfKey } from './wire.js';
 
 /**
  * Binary protobuf -> proto3 JSON (snake_case field names, WKTs in their JSON form,
@@ -19,6 +20,16 @@ function durationJson(o: Obj): string {
   const neg = s < 0 || n < 0;
   const frac = String(Math.abs(n)).padStart(9, '0').replace(/0+$/, '');
   return `${neg ? '-' : ''}${Math.abs(s)}.${frac}s`;
+}
+
+/** {seconds, nanos} -> RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits (proto3 JSON). */
+function timestampJson(o: Obj): string {
+  const whole = new Date(Number(o['seconds'] ?? 0) * 1000).toISOString().replace(/\.\d{3}Z$/, '');
+  const nanos = Number(o['nanos'] ?? 0);
+  if (nanos === 0) return `${whole}Z`;
+  const digits = String(nanos).padStart(9, '0');
+  const frac = digits.endsWith('000000') ? digits.slice(0, 3) : digits.endsWith('000') ? digits.slice(0, 6) : digits;
+  return `${whole}.${frac}Z`;
 }
 
 function pick(o: Obj, snake: string): [boolean, unknown] {
@@ -81,7 +92,7 @@ function messageJson(type: protobuf.Type, o: Obj): unknown {
     case 'google.protobuf.Duration':
       return durationJson(o);
     case 'google.protobuf.Timestamp':
-      return new Date(Number(o['seconds'] ?? 0) * 1000 + Math.floor(Number(o['nanos'] ?? 0) / 1e6)).toISOString();
+      return timestampJson(o);
     case 'google.protobuf.Struct':
       return structJson(o);
     case 'google.protobuf.Value':
@@ -183,26 +194,26 @@ export function decodeDiscoveryRequest(bytes: Uint8Array): Obj & { [RAW_NAMES]?:
   while (r.pos < r.len) {
     const at = r.pos;
     const tag = r.uint32();
-    switch (tag >>> 3) {
-      case 1:
+    switch (fieldOfKey(tag)) {
+      case REQUEST.version_info:
         out['version_info'] = r.string();
         break;
-      case 2:
+      case REQUEST.node:
         out['node'] = decodeToJson('envoy.config.core.v3.Node', sub());
         break;
-      case 3:
+      case REQUEST.resource_names:
         r.skip(r.uint32());
         if (start < 0) start = at;
         else if (end !== at) contiguous = false;
         end = r.pos;
         break;
-      case 4:
+      case REQUEST.type_url:
         out['type_url'] = r.string();
         break;
-      case 5:
+      case REQUEST.response_nonce:
         out['response_nonce'] = r.string();
         break;
-      case 6:
+      case REQUEST.error_detail:
         out['error_detail'] = decodeToJson('google.rpc.Status', sub());
         break;
       default:

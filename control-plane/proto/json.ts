@@ -165,13 +165,26 @@ function convertDuration(v: unknown, path: string, issues: Issues): Obj | undefi
   return { seconds: sign * seconds, nanos: sign * nanos };
 }
 
+const TIMESTAMP = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/;
+// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the range proto3 JSON allows
+const TIMESTAMP_MIN_SECONDS = -62135596800;
+const TIMESTAMP_MAX_SECONDS = 253402300799;
+
+/**
+ * RFC 3339 -> {seconds, nanos}. The fraction is read as digits, not through Date
+ * (milliseconds only), and seconds are those of the whole-second instant, so nanos
+ * stay in [0, 1e9) before 1970 too, as the Timestamp message requires.
+ */
 function convertTimestamp(v: unknown, path: string, issues: Issues): Obj | undefined {
-  const ms = typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/.test(v) ? Date.parse(v) : NaN;
-  if (Number.isNaN(ms)) {
+  const m = typeof v === 'string' ? TIMESTAMP.exec(v) : null;
+  const ms = m ? Date.parse(`${m[1]}${m[3]}`) : NaN;
+  if (!m || Number.isNaN(ms)) {
     issues.push({ path, message: `invalid Timestamp ${JSON.stringify(v)}` });
     return undefined;
   }
-  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
+  const seconds = ms / 1000;
+  if (seconds < TIMESTAMP_MIN_SECONDS || seconds > TIMESTAMP_MAX_SECONDS) issues.push({ path, message: `Timestamp out of range ${JSON.stringify(v)}` });
+  return { seconds, nanos: m[2] ? Number(m[2].padEnd(9, '0')) : 0 };
 }
 
 // protobufjs defines google.protobuf.Value from its built-in descriptors, where field

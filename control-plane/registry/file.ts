@@ -4,13 +4,14 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../../common/errors.js';
+import { silentLogger, type Logger } from '../../common/logger.js';
+import { isDns1035Label, isDns1123Label, isPort } from '../../common/names.js';
+import { isObject as isObj } from '../../common/objects.js';
 import {
   PORT_PROTOCOLS,
   serviceKey,
   SnapshotEmitter,
-  silentLogger,
   type Endpoint,
-  type Logger,
   type PortProtocol,
   type RegistrySnapshot,
   type Service,
@@ -25,14 +26,7 @@ import {
  * listens on the service port itself.
  */
 
-const DNS_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const NS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
 type Obj = Record<string, unknown>;
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 class Problems {
   constructor(private readonly source: string) {}
@@ -43,7 +37,7 @@ class Problems {
     for (const k of Object.keys(o)) if (!allowed.includes(k)) this.fail(`${where}.${k}`, `unknown field (allowed: ${allowed.join(', ')})`);
   }
   port(where: string, v: unknown): number {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) this.fail(where, `must be a port number 1-65535 (got ${JSON.stringify(v)})`);
+    if (typeof v !== 'number' || !isPort(v)) this.fail(where, `must be a port number 1-65535 (got ${JSON.stringify(v)})`);
     return v;
   }
 }
@@ -68,9 +62,9 @@ export function parseRegistryFile(text: string, source: string): RegistrySnapsho
     if (!isObj(raw)) p.fail(at, 'must be a mapping');
     p.keys(at, raw, ['name', 'namespace', 'ports', 'endpoints', 'addresses']);
     const name = raw['name'];
-    if (typeof name !== 'string' || !DNS_LABEL.test(name)) p.fail(`${at}.name`, `must be a DNS-1035 label (got ${JSON.stringify(name)})`);
+    if (typeof name !== 'string' || !isDns1035Label(name)) p.fail(`${at}.name`, `must be a DNS-1035 label (got ${JSON.stringify(name)})`);
     const namespace = raw['namespace'] ?? 'default';
-    if (typeof namespace !== 'string' || !NS_LABEL.test(namespace)) p.fail(`${at}.namespace`, `must be a DNS-1123 label (got ${JSON.stringify(namespace)})`);
+    if (typeof namespace !== 'string' || !isDns1123Label(namespace)) p.fail(`${at}.namespace`, `must be a DNS-1123 label (got ${JSON.stringify(namespace)})`);
     const key = serviceKey({ namespace, name });
     if (seen.has(key)) p.fail(`${at}`, `duplicate service ${key}`);
     seen.add(key);

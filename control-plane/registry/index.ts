@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../../common/errors.js';
 import { createFileRegistry } from './file.js';
-import type { Logger, ServiceRegistry } from './types.js';
+import type { Logger } from '../../common/logger.js';
+import type { ServiceRegistry } from './types.js';
 
 export interface RegistryFactoryOptions {
   log?: Logger;

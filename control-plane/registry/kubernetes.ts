@@ -2,12 +2,13 @@ import { CoreV1Api, DiscoveryV1Api, makeInformer, type Informer, type Kubernetes
 import { isIP } from 'node:net';
 import { UserError } from '../../common/errors.js';
 import { loadKubeConfig } from '../../common/kubeconfig.js';
+import { silentLogger } from '../../common/logger.js';
+import { isObject } from '../../common/objects.js';
 import type { RegistryFactoryOptions } from './index.js';
-import { byName } from '../xds/translate.js';
 import {
+  byName,
   serviceKey,
   SnapshotEmitter,
-  silentLogger,
   type Endpoint,
   type PortProtocol,
   type RegistrySnapshot,
@@ -28,7 +29,7 @@ import {
 type Obj = Record<string, unknown>;
 
 function obj(v: unknown): Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {};
+  return isObject(v) ? v : {};
 }
 
 function arr(v: unknown): unknown[] {

@@ -44,18 +44,13 @@ export interface ServiceRegistry {
   close(): Promise<void>;
 }
 
-/** Minimal logger shape (pino-compatible). */
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
-
 export function serviceKey(s: { name: string; namespace: string }): string {
   return `${s.namespace}/${s.name}`;
+}
+
+/** Orders services by namespace, then name. */
+export function byName<T extends { name: string; namespace: string }>(a: T, b: T): number {
+  return a.namespace === b.namespace ? a.name.localeCompare(b.name) : a.namespace.localeCompare(b.namespace);
 }
 
 /** Small in-process emitter shared by registry implementations. */

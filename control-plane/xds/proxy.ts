@@ -1,31 +1,43 @@
+import { isPort } from '../../common/names.js';
+import { isObject } from '../../common/objects.js';
+
 /**
- * What the control plane needs to know about a connected proxy, read from the
- * xDS `node` of its first request (the bootstrap sets id and metadata).
+ * What the control plane knows about a connected proxy, read from the xDS `node`
+ * of its first request (the bootstrap sets id and metadata: NAMESPACE, LABELS,
+ * INSTANCE_IPS, APP_PORTS).
  */
 export interface ProxyInfo {
   id: string;
   namespace: string;
+  /** the pod's labels (metadata LABELS) */
+  labels: Readonly<Record<string, string>>;
+  /** the pod's IPs (metadata INSTANCE_IPS, comma-separated) */
+  ips: readonly string[];
   appPorts: number[];
   userAgent: string;
 }
 
-type Obj = Record<string, unknown>;
-
-function asObj(v: unknown): Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {};
-}
-
 function ports(v: unknown): number[] {
   const raw = Array.isArray(v) ? v : typeof v === 'string' ? v.split(',') : [];
-  const out = raw.map((x) => Number(typeof x === 'string' ? x.trim() : x)).filter((n) => Number.isInteger(n) && n > 0 && n < 65536);
-  return [...new Set(out)].sort((a, b) => a - b);
+  const out = raw.map((x) => (typeof x === 'string' ? x.trim() : x)).filter((x): x is number | string => (typeof x === 'number' || typeof x === 'string') && isPort(x));
+  return [...new Set(out.map(Number))].sort((a, b) => a - b);
+}
+
+function labels(v: unknown): Record<string, string> {
+  if (!isObject(v)) return {};
+  return Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
+function ips(v: unknown): string[] {
+  const raw = Array.isArray(v) ? v : typeof v === 'string' ? v.split(',') : [];
+  return raw.filter((x): x is string => typeof x === 'string').map((x) => x.trim()).filter((x) => x !== '');
 }
 
 /** Reads the proxy identity from a decoded (proto3 JSON) envoy.config.core.v3.Node. */
 export function proxyFromNode(node: unknown): ProxyInfo {
-  const n = asObj(node);
+  const n = isObject(node) ? node : {};
   const id = typeof n['id'] === 'string' ? n['id'] : '';
-  const md = asObj(n['metadata']);
+  const md = isObject(n['metadata']) ? n['metadata'] : {};
   let namespace = typeof md['NAMESPACE'] === 'string' && md['NAMESPACE'] !== '' ? md['NAMESPACE'] : '';
   if (!namespace) {
     // sidecar~<ip>~<pod>.<ns>~<ns>.svc.<domain>
@@ -35,12 +47,9 @@ export function proxyFromNode(node: unknown): ProxyInfo {
   return {
     id,
     namespace: namespace || 'default',
+    labels: labels(md['LABELS']),
+    ips: ips(md['INSTANCE_IPS']),
     appPorts: ports(md['APP_PORTS']),
     userAgent: typeof n['user_agent_name'] === 'string' ? n['user_agent_name'] : '',
   };
-}
-
-/** Proxies with the same view receive identical per-proxy resources. */
-export function viewKey(p: Pick<ProxyInfo, 'namespace' | 'appPorts'>): string {
-  return `${p.namespace}|${p.appPorts.join(',')}`;
 }

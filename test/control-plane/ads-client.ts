@@ -1,7 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { decodeToJson } from '../../control-plane/proto/decode.js';
 import { encodeProtoJson } from '../../control-plane/proto/json.js';
-import { urlOfType, type XdsType } from '../../control-plane/xds/resources.js';
+import { urlOfType } from '../../control-plane/xds/cache/resource.js';
+import type { XdsType } from '../../control-plane/xds/translate/common.js';
 
 /** A raw ADS client over @grpc/grpc-js: requests and responses as proto3 JSON, encoded with Envoy's protos. */
 export type J = Record<string, any>;

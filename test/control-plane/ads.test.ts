@@ -1,8 +1,10 @@
 import t, { type Test } from 'tap';
 import { checkProtoJson } from '../../control-plane/proto/json.js';
-import { StaticRegistry, type Logger, type Service } from '../../control-plane/registry/types.js';
+import type { Logger } from '../../common/logger.js';
+import { StaticRegistry, type Service } from '../../control-plane/registry/types.js';
 import { startControlPlane, type ControlPlane } from '../../control-plane/server.js';
-import { MESSAGE_TYPES, typeOfUrl } from '../../control-plane/xds/resources.js';
+import { typeOfUrl } from '../../control-plane/xds/cache/resource.js';
+import { MESSAGE_TYPES } from '../../control-plane/xds/translate/common.js';
 import { names, RawAds, sidecarNode, URL, waitFor, type J } from './ads-client.js';
 
 function http(name: string, ns: string, port: number, ips: string[], addresses: string[] = []): Service {

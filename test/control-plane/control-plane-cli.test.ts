@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { runControlPlane } from '../../control-plane/cli.js';
+import { runControlPlane } from '../../control-plane/commands.js';
 import { kubernetesConfigured } from '../../control-plane/registry/index.js';
 import { names, RawAds, sidecarNode, URL } from './ads-client.js';
 

@@ -5,7 +5,8 @@ import t from 'tap';
 import { UserError } from '../../common/errors.js';
 import { createFileRegistry, parseRegistryFile } from '../../control-plane/registry/file.js';
 import { createRegistry } from '../../control-plane/registry/index.js';
-import type { Logger, RegistrySnapshot } from '../../control-plane/registry/types.js';
+import type { Logger } from '../../common/logger.js';
+import type { RegistrySnapshot } from '../../control-plane/registry/types.js';
 
 const SAMPLE = `
 services:

@@ -4,8 +4,10 @@ import { decodeDiscoveryRequest, decodeToJson, RAW_NAMES } from '../../control-p
 import { encodeProtoJson } from '../../control-plane/proto/json.js';
 import { StaticRegistry, type Service } from '../../control-plane/registry/types.js';
 import { startControlPlane, type ControlPlane } from '../../control-plane/server.js';
-import { encodeRouteConfig, ResourceBuilder, VirtualHostCache } from '../../control-plane/xds/resources.js';
-import { DEFAULT_TRANSLATE_OPTIONS, sidecarRouteConfigs } from '../../control-plane/xds/translate.js';
+import { ResourceBuilder } from '../../control-plane/xds/cache/generation.js';
+import { encodeRouteConfig, VirtualHostCache } from '../../control-plane/xds/cache/vhosts.js';
+import { DEFAULT_TRANSLATE_OPTIONS } from '../../control-plane/xds/translate/common.js';
+import { sidecarRouteConfigs } from '../../control-plane/xds/translate/routes.js';
 import { sidecarNode, URL, waitFor, type J } from './ads-client.js';
 
 /**
@@ -240,9 +242,9 @@ t.test('route configurations assembled from cached virtual hosts equal the stric
 
   // proxies of one namespace with different app ports share the route configurations and the outbound listener
   const gen = new ResourceBuilder(DEFAULT_TRANSLATE_OPTIONS).build({ services });
-  const v1 = gen.view({ namespace: 'shop', appPorts: [8080] });
-  const v2 = gen.view({ namespace: 'shop', appPorts: [9090] });
-  const v3 = gen.view({ namespace: 'data', appPorts: [8080] });
+  const v1 = gen.view({ namespace: 'shop', appPorts: [8080], labels: {}, ips: [] });
+  const v2 = gen.view({ namespace: 'shop', appPorts: [9090], labels: {}, ips: [] });
+  const v3 = gen.view({ namespace: 'data', appPorts: [8080], labels: {}, ips: [] });
   t.equal(v1.route.get('9080'), v2.route.get('9080'));
   t.not(v1.route.get('9080'), v3.route.get('9080'));
   t.equal(v1.listener.get('virtualOutbound'), v3.listener.get('virtualOutbound'));

@@ -1,20 +1,21 @@
 import t from 'tap';
+import { decodeToJson } from '../../control-plane/proto/decode.js';
 import { checkProtoJson } from '../../control-plane/proto/json.js';
 import type { Service } from '../../control-plane/registry/types.js';
-import { MESSAGE_TYPES, ResourceBuilder } from '../../control-plane/xds/resources.js';
-import { decodeToJson } from '../../control-plane/proto/decode.js';
-import {
-  apiListener,
-  apiRouteConfig,
-  DEFAULT_TRANSLATE_OPTIONS as O,
-  inboundClusters,
-  inboundListener,
-  loadAssignment,
-  outboundListener,
-  passthroughClusters,
-  serviceCluster,
-  sidecarRouteConfigs,
-} from '../../control-plane/xds/translate.js';
+import { ResourceBuilder } from '../../control-plane/xds/cache/generation.js';
+import { inboundClusters, passthroughClusters, serviceCluster } from '../../control-plane/xds/translate/clusters.js';
+import { DEFAULT_TRANSLATE_OPTIONS as O, MESSAGE_TYPES, type Json, type XdsType } from '../../control-plane/xds/translate/common.js';
+import { loadAssignment } from '../../control-plane/xds/translate/endpoints.js';
+import { apiListener, inboundListener, outboundListener } from '../../control-plane/xds/translate/listeners.js';
+import { apiRouteConfig, sidecarRouteConfigs } from '../../control-plane/xds/translate/routes.js';
+import { matchGolden, unusedGoldens } from './golden.js';
+
+/**
+ * Translation against golden files (testdata/translate/, hand-checked: names and
+ * fields as Istio and Envoy's protos have them; rewrite with UPDATE_GOLDENS=1 and
+ * review the diff). The semantic rules the goldens encode are asserted separately
+ * below, so that a rewritten golden cannot silently drop them.
+ */
 
 const reviews: Service = {
   name: 'reviews',
@@ -46,174 +47,75 @@ const db: Service = {
   ports: [{ name: 'pg', port: 5432, protocol: 'TCP', endpoints: [{ address: '10.0.1.5', port: 5432, labels: {} }] }],
 };
 const services = [reviews, ratings, db];
-const ADS = { ads: {}, resource_api_version: 'V3' };
-const T = 'type.googleapis.com/';
+// same short name and VIP as reviews, in a namespace that sorts first
+const twin: Service = { ...reviews, namespace: 'other', addresses: ['10.96.0.10'] };
 
-t.test('EDS cluster per service port (hand-checked)', async (t) => {
-  t.same(serviceCluster(reviews, reviews.ports[0]!, O), {
-    name: 'outbound|9080||reviews.shop.svc.cluster.local',
-    type: 'EDS',
-    eds_cluster_config: { eds_config: ADS, service_name: 'outbound|9080||reviews.shop.svc.cluster.local' },
-    connect_timeout: '10s',
-    lb_policy: 'ROUND_ROBIN',
-  });
-  t.same(serviceCluster(ratings, ratings.ports[0]!, O)['typed_extension_protocol_options'], {
-    'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-      '@type': `${T}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`,
-      explicit_http_config: { http2_protocol_options: {} },
-    },
-  }, 'gRPC ports speak HTTP/2 upstream');
-  t.same(passthroughClusters().map((c) => [c['name'], c['type'], c['lb_policy']]), [
-    ['PassthroughCluster', 'ORIGINAL_DST', 'CLUSTER_PROVIDED'],
-    ['InboundPassthroughCluster', 'ORIGINAL_DST', 'CLUSTER_PROVIDED'],
-  ]);
+/** Each case: the golden file (under testdata/) and the translation it holds. */
+const CASES: ReadonlyArray<{ golden: string; type: XdsType; build: () => Json[] }> = [
+  { golden: 'translate/clusters/service-http', type: 'cluster', build: () => [serviceCluster(reviews, reviews.ports[0]!, O)] },
+  { golden: 'translate/clusters/service-grpc-http2-upstream', type: 'cluster', build: () => [serviceCluster(ratings, ratings.ports[0]!, O)] },
+  { golden: 'translate/clusters/passthrough', type: 'cluster', build: () => passthroughClusters() },
+  { golden: 'translate/clusters/inbound-8080', type: 'cluster', build: () => inboundClusters([8080]) },
+  { golden: 'translate/endpoints/localities-by-zone-duplicates-dropped', type: 'endpoint', build: () => [loadAssignment(reviews, reviews.ports[0]!, O)] },
+  { golden: 'translate/endpoints/workload-port', type: 'endpoint', build: () => [loadAssignment(ratings, ratings.ports[0]!, O)] },
+  { golden: 'translate/routes/sidecar-from-shop', type: 'route', build: () => sidecarRouteConfigs(services, 'shop', O) },
+  { golden: 'translate/routes/sidecar-from-data', type: 'route', build: () => sidecarRouteConfigs(services, 'data', O) },
+  { golden: 'translate/routes/sidecar-clashing-names', type: 'route', build: () => sidecarRouteConfigs([reviews, twin], 'shop', O) },
+  { golden: 'translate/routes/api-grpc', type: 'route', build: () => [apiRouteConfig(ratings, ratings.ports[0]!, O)] },
+  { golden: 'translate/listeners/outbound', type: 'listener', build: () => [outboundListener(services, O)] },
+  { golden: 'translate/listeners/inbound-app-ports', type: 'listener', build: () => [inboundListener([9080, 8080, 9080])] },
+  { golden: 'translate/listeners/api-grpc', type: 'listener', build: () => [apiListener(ratings, ratings.ports[0]!, O)] },
+];
+
+t.test('translation matches the golden files, and every golden is a valid Envoy resource', async (t) => {
+  for (const c of CASES) {
+    const out = c.build();
+    matchGolden(t, c.golden, out);
+    for (const r of out) t.same(checkProtoJson(MESSAGE_TYPES[c.type], r), [], `${c.golden}: strict ${c.type}`);
+  }
 });
 
-t.test('ClusterLoadAssignment: localities by zone, duplicates dropped (hand-checked)', async (t) => {
-  const ep = (address: string) => ({ endpoint: { address: { socket_address: { address, port_value: 9080 } } }, load_balancing_weight: 1 });
-  t.same(loadAssignment(reviews, reviews.ports[0]!, O), {
-    cluster_name: 'outbound|9080||reviews.shop.svc.cluster.local',
-    endpoints: [
-      { locality: { zone: 'a' }, load_balancing_weight: 1, lb_endpoints: [ep('10.0.0.1')] },
-      { locality: { zone: 'b' }, load_balancing_weight: 1, lb_endpoints: [ep('10.0.0.2')] },
-    ],
-  });
-  t.same(loadAssignment(ratings, ratings.ports[0]!, O)['endpoints'], [
-    { locality: {}, load_balancing_weight: 1, lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.0.3', port_value: 17070 } } }, load_balancing_weight: 1 }] },
-  ], 'the endpoint port is where the workload listens');
+t.test('every golden file is used by a case', async (t) => {
+  t.same(unusedGoldens('translate', CASES.map((c) => c.golden)), [], 'no stale golden under testdata/translate/');
 });
 
-t.test('route configurations: one per port, a virtual host per service, short names only in-namespace (hand-checked)', async (t) => {
-  const fromShop = sidecarRouteConfigs(services, 'shop', O);
-  t.same(fromShop.map((r) => r['name']), ['7070', '9080'], 'TCP ports have no route configuration');
-  const allowAny = { name: 'allow_any', domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: 'PassthroughCluster', timeout: '0s' } }] };
-  t.same(fromShop[1], {
-    name: '9080',
-    virtual_hosts: [
-      {
-        name: 'reviews.shop.svc.cluster.local:9080',
-        domains: [
-          'reviews.shop.svc.cluster.local', 'reviews.shop.svc.cluster.local:9080',
-          'reviews.shop.svc', 'reviews.shop.svc:9080',
-          'reviews.shop', 'reviews.shop:9080',
-          'reviews', 'reviews:9080',
-          '10.96.0.10', '10.96.0.10:9080',
-        ],
-        routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: 'outbound|9080||reviews.shop.svc.cluster.local', timeout: '0s' } }],
-      },
-      allowAny,
-    ],
-    validate_clusters: false,
-  });
-  const fromData = sidecarRouteConfigs(services, 'data', O);
-  const domains = ((fromData[1]!['virtual_hosts'] as Array<Record<string, unknown>>)[0]!['domains'] as string[]);
-  t.notOk(domains.includes('reviews'), 'no short name from another namespace');
-  t.ok(domains.includes('reviews.shop:9080'));
+type VHost = { name: string; domains: string[] };
+const vhosts = (rc: Json | undefined): VHost[] => (rc?.['virtual_hosts'] as VHost[] | undefined) ?? [];
 
-  // Two services with the same short name in different namespaces never claim a domain twice.
-  const twin: Service = { ...reviews, namespace: 'other', addresses: ['10.96.0.10'] };
-  const vh = sidecarRouteConfigs([reviews, twin], 'shop', O)[0]!['virtual_hosts'] as Array<{ domains: string[] }>;
+t.test('the rules the goldens encode', async (t) => {
+  t.same(sidecarRouteConfigs(services, 'shop', O).map((r) => r['name']), ['7070', '9080'], 'one route configuration per HTTP port; TCP ports have none');
+  const fromShop = vhosts(sidecarRouteConfigs(services, 'shop', O)[1]).find((v) => v.name === 'reviews.shop.svc.cluster.local:9080')!;
+  const fromData = vhosts(sidecarRouteConfigs(services, 'data', O)[1]).find((v) => v.name === 'reviews.shop.svc.cluster.local:9080')!;
+  t.ok(fromShop.domains.includes('reviews') && fromShop.domains.includes('reviews:9080'), 'short names in the service namespace');
+  t.notOk(fromData.domains.includes('reviews'), 'no short name from another namespace');
+  t.ok(fromData.domains.includes('reviews.shop:9080'));
+
+  const vh = vhosts(sidecarRouteConfigs([reviews, twin], 'shop', O)[0]);
   const all = vh.flatMap((v) => v.domains);
   t.equal(new Set(all).size, all.length, 'domains are unique across virtual hosts');
-  t.equal((vh[0] as unknown as { name: string }).name, 'reviews.other.svc.cluster.local:9080', 'other/ sorts before shop/');
-  t.ok(vh[0]!.domains.includes('10.96.0.10'), 'the clashing VIP stays with the first service');
-  t.notOk(vh[1]!.domains.includes('10.96.0.10'), 'and is not claimed again');
-  t.ok(vh[1]!.domains.includes('reviews'), 'the short name goes to the proxy-namespace service');
-  t.notOk(vh[0]!.domains.includes('reviews'));
-});
+  t.equal(vh[0]!.name, 'reviews.other.svc.cluster.local:9080', 'other/ sorts before shop/');
+  t.ok(vh[0]!.domains.includes('10.96.0.10') && !vh[1]!.domains.includes('10.96.0.10'), 'a clashing VIP stays with the first service');
+  t.ok(vh[1]!.domains.includes('reviews') && !vh[0]!.domains.includes('reviews'), 'the short name goes to the proxy-namespace service');
 
-t.test('outbound listener 15001: original destination, chain per port, passthrough (hand-checked)', async (t) => {
-  const l = outboundListener(services, O);
-  t.same(l, {
-    name: 'virtualOutbound',
-    address: { socket_address: { address: '0.0.0.0', port_value: 15001 } },
-    traffic_direction: 'OUTBOUND',
-    listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: { '@type': `${T}envoy.extensions.filters.listener.original_dst.v3.OriginalDst` } }],
-    filter_chains: [
-      ...[7070, 9080].map((port) => ({
-        name: `0.0.0.0_${port}`,
-        filter_chain_match: { destination_port: port },
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: {
-              '@type': `${T}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
-              stat_prefix: `outbound_0.0.0.0_${port}`,
-              codec_type: 'AUTO',
-              rds: { route_config_name: String(port), config_source: ADS },
-              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': `${T}envoy.extensions.filters.http.router.v3.Router` } }],
-            },
-          },
-        ],
-      })),
-      {
-        name: 'outbound|5432||db.data.svc.cluster.local',
-        filter_chain_match: { destination_port: 5432, prefix_ranges: [{ address_prefix: '10.0.1.5', prefix_len: 32 }] },
-        filters: [
-          {
-            name: 'envoy.filters.network.tcp_proxy',
-            typed_config: { '@type': `${T}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`, stat_prefix: 'outbound|5432||db.data.svc.cluster.local', cluster: 'outbound|5432||db.data.svc.cluster.local' },
-          },
-        ],
-      },
-    ],
-    default_filter_chain: {
-      name: 'PassthroughCluster',
-      filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': `${T}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`, stat_prefix: 'PassthroughCluster', cluster: 'PassthroughCluster' } }],
-    },
-  });
-});
-
-t.test('inbound listener 15006 and its clusters: app ports to 127.0.0.1 (hand-checked)', async (t) => {
-  const l = inboundListener([9080, 8080, 9080]);
-  t.equal(l['name'], 'virtualInbound');
-  t.same((l['address'] as Record<string, unknown>)['socket_address'], { address: '0.0.0.0', port_value: 15006 });
-  t.same((l['filter_chains'] as Array<Record<string, unknown>>).map((c) => [c['name'], c['filter_chain_match']]), [
-    ['inbound|8080||', { destination_port: 8080 }],
-    ['inbound|9080||', { destination_port: 9080 }],
-  ]);
-  t.same(inboundClusters([8080])[0], {
-    name: 'inbound|8080||',
-    type: 'STATIC',
-    connect_timeout: '10s',
-    load_assignment: { cluster_name: 'inbound|8080||', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 8080 } } } }] }] },
-  });
-});
-
-t.test('proxyless gRPC: API listener <fqdn>:<port> with RDS (hand-checked)', async (t) => {
-  t.same(apiListener(ratings, ratings.ports[0]!, O), {
-    name: 'ratings.shop.svc.cluster.local:7070',
-    api_listener: {
-      api_listener: {
-        '@type': `${T}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
-        stat_prefix: 'ratings.shop.svc.cluster.local:7070',
-        codec_type: 'AUTO',
-        rds: { route_config_name: 'ratings.shop.svc.cluster.local:7070', config_source: ADS },
-        http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': `${T}envoy.extensions.filters.http.router.v3.Router` } }],
-      },
-    },
-  });
-  t.same(apiRouteConfig(ratings, ratings.ports[0]!, O), {
-    name: 'ratings.shop.svc.cluster.local:7070',
-    virtual_hosts: [
-      {
-        name: 'ratings.shop.svc.cluster.local:7070',
-        domains: ['ratings.shop.svc.cluster.local:7070', 'ratings.shop.svc.cluster.local'],
-        routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: 'outbound|7070||ratings.shop.svc.cluster.local' } }],
-      },
-    ],
-  });
+  const cla = loadAssignment(reviews, reviews.ports[0]!, O)['endpoints'] as Json[];
+  t.same(cla.map((l) => l['locality']), [{ zone: 'a' }, { zone: 'b' }], 'one locality per zone, sorted');
+  t.equal(cla.flatMap((l) => l['lb_endpoints'] as Json[]).length, 2, 'the duplicate endpoint is dropped');
+  t.same(
+    (inboundListener([9080, 8080, 9080])['filter_chains'] as Json[]).map((c) => c['name']),
+    ['inbound|8080||', 'inbound|9080||'],
+    'app ports deduplicated and sorted',
+  );
 });
 
 t.test('every generated resource decodes strictly with Envoy protos, from its wire bytes', async (t) => {
   const gen = new ResourceBuilder(O).build({ services });
-  const view = gen.view({ namespace: 'shop', appPorts: [8080] });
+  const view = gen.view({ namespace: 'shop', appPorts: [8080], labels: {}, ips: [] });
   let n = 0;
   for (const set of [gen.global, view]) {
-    for (const [type, map] of Object.entries(set)) {
+    for (const [type, map] of Object.entries(set) as Array<[XdsType, Map<string, { name: string; value: Uint8Array }>]>) {
       for (const r of map.values()) {
-        const json = decodeToJson(MESSAGE_TYPES[type as keyof typeof MESSAGE_TYPES], r.value);
-        t.same(checkProtoJson(MESSAGE_TYPES[type as keyof typeof MESSAGE_TYPES], json), [], `${type} ${r.name}`);
+        const json = decodeToJson(MESSAGE_TYPES[type], r.value);
+        t.same(checkProtoJson(MESSAGE_TYPES[type], json), [], `${type} ${r.name}`);
         n++;
       }
     }
@@ -225,17 +127,23 @@ t.test('every generated resource decodes strictly with Envoy protos, from its wi
 
 t.test('generations reuse unchanged resources by identity', async (t) => {
   const b = new ResourceBuilder(O);
+  const proxy = { namespace: 'shop', appPorts: [], labels: {}, ips: [] };
   const g1 = b.build({ services });
-  const v1 = g1.view({ namespace: 'shop', appPorts: [] });
+  const v1 = g1.view(proxy);
   const moved: Service = { ...ratings, ports: [{ ...ratings.ports[0]!, endpoints: [{ address: '10.0.0.9', port: 17070, labels: {} }] }] };
   const g2 = b.build({ services: [reviews, moved, db] });
-  const v2 = g2.view({ namespace: 'shop', appPorts: [] });
+  const v2 = g2.view(proxy);
   const name = 'outbound|7070||ratings.shop.svc.cluster.local';
   t.not(g2.global.endpoint.get(name), g1.global.endpoint.get(name), 'changed endpoints re-encoded');
   t.equal(g2.global.cluster.get(name), g1.global.cluster.get(name), 'its cluster is the same object');
   t.equal(g2.global.endpoint.get('outbound|9080||reviews.shop.svc.cluster.local'), g1.global.endpoint.get('outbound|9080||reviews.shop.svc.cluster.local'));
   t.equal(v2.listener.get('virtualOutbound'), v1.listener.get('virtualOutbound'), 'an HTTP endpoint change leaves the capture listener alone');
+  t.equal(v2.route, v1.route, 'and the route configurations');
   const g3 = b.build({ services: [reviews, moved] });
-  t.not(g3.view({ namespace: 'shop', appPorts: [] }).listener.get('virtualOutbound'), v2.listener.get('virtualOutbound'), 'removing the TCP service changes it');
+  t.not(g3.view(proxy).listener.get('virtualOutbound'), v2.listener.get('virtualOutbound'), 'removing the TCP service changes it');
   t.notOk(g3.global.cluster.has('outbound|5432||db.data.svc.cluster.local'), 'removed service, removed cluster');
+  const dbMoved: Service = { ...db, ports: [{ ...db.ports[0]!, endpoints: [{ address: '10.0.1.5', port: 15432, labels: {} }] }] };
+  const g4 = b.build({ services: [reviews, moved, dbMoved] });
+  const g5 = b.build({ services: [reviews, moved, { ...dbMoved, ports: [{ ...dbMoved.ports[0]!, endpoints: [{ address: '10.0.1.5', port: 25432, labels: {} }] }] }] });
+  t.equal(g5.view(proxy).listener.get('virtualOutbound'), g4.view(proxy).listener.get('virtualOutbound'), 'a TCP endpoint port change rebuilds the listener to the same bytes: same object');
 });

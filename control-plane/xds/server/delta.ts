@@ -1,7 +1,10 @@
 import protobuf from 'protobufjs';
-import { subscription } from './context.js';
-import type { ProxyInfo } from './proxy.js';
-import { PUSH_ORDER, typeOfUrl, urlOfType, type Generation, type Resource, type XdsType } from './resources.js';
+import { DELTA_DISCOVERY_RESPONSE as RESPONSE, lengthDelimitedKey as key, RESOURCE } from '../../proto/wire.js';
+import type { Generation } from '../cache/generation.js';
+import { PUSH_ORDER, typeOfUrl, urlOfType, type Resource } from '../cache/resource.js';
+import { subscription } from '../cache/subscription.js';
+import type { ProxyInfo } from '../proxy.js';
+import type { XdsType } from '../translate/common.js';
 import { AdsStream, nackDetail, type StreamTypeState } from './stream.js';
 
 /**
@@ -105,17 +108,17 @@ export class DeltaStream extends AdsStream<TypeState> {
     if (changed.length === 0 && removed.length === 0 && asked !== 'all') return;
     const nonce = String(++this.nonces);
     const w = protobuf.Writer.create();
-    w.uint32((1 << 3) | 2).string(gen.version);
+    w.uint32(key(RESPONSE.system_version_info)).string(gen.version);
     for (const r of changed) {
       const res = protobuf.Writer.create();
-      res.uint32((1 << 3) | 2).string(r.version);
-      res.uint32((2 << 3) | 2).bytes(r.any);
-      res.uint32((3 << 3) | 2).string(r.name);
-      w.uint32((2 << 3) | 2).bytes(res.finish());
+      res.uint32(key(RESOURCE.version)).string(r.version);
+      res.uint32(key(RESOURCE.resource)).bytes(r.any);
+      res.uint32(key(RESOURCE.name)).string(r.name);
+      w.uint32(key(RESPONSE.resources)).bytes(res.finish());
     }
-    w.uint32((4 << 3) | 2).string(urlOfType(type));
-    w.uint32((5 << 3) | 2).string(nonce);
-    for (const n of removed) w.uint32((6 << 3) | 2).string(n);
+    w.uint32(key(RESPONSE.type_url)).string(urlOfType(type));
+    w.uint32(key(RESPONSE.nonce)).string(nonce);
+    for (const n of removed) w.uint32(key(RESPONSE.removed_resources)).string(n);
     for (const r of changed) st.known.set(r.name, r.version);
     for (const n of removed) st.known.delete(n);
     st.nonce = nonce;

@@ -1,6 +1,7 @@
-import type { AdsContext, ProxyStatus, Subscription, TypeStatus } from './context.js';
-import { proxyFromNode, type ProxyInfo } from './proxy.js';
-import type { XdsType } from './resources.js';
+import type { Subscription } from '../cache/subscription.js';
+import { proxyFromNode, type ProxyInfo } from '../proxy.js';
+import type { XdsType } from '../translate/common.js';
+import type { AdsContext, ProxyStatus, TypeStatus } from './context.js';
 
 type Json = Record<string, unknown>;
 

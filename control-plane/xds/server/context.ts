@@ -1,7 +1,12 @@
 import protobuf from 'protobufjs';
-import type { Logger } from '../registry/types.js';
-import type { ProxyInfo } from './proxy.js';
-import { sameMembers, scopeKey, urlOfType, type Generation, type Resource, type XdsType } from './resources.js';
+import type { Logger } from '../../../common/logger.js';
+import { DISCOVERY_RESPONSE, lengthDelimitedKey } from '../../proto/wire.js';
+import type { Generation } from '../cache/generation.js';
+import { scopeKey } from '../cache/keys.js';
+import { sameMembers, urlOfType, type Resource, type ResourceMap } from '../cache/resource.js';
+import type { Subscription } from '../cache/subscription.js';
+import type { ProxyInfo } from '../proxy.js';
+import type { XdsType } from '../translate/common.js';
 
 /** Where the control plane reports pushes, NACKs and streams (common/metrics.ts' TandemMetrics fits). */
 export interface XdsMetrics {
@@ -37,31 +42,6 @@ export interface XdsStats {
   version: string;
 }
 
-/** A subscription as streams hold it; `key` identifies equal subscriptions (same names, same wildcard). */
-export interface Subscription {
-  wildcard: boolean;
-  names: ReadonlySet<string>;
-  key: string;
-}
-
-// Proxies of one workload subscribe to the same names in the same order: intern by the
-// raw list so that sorting and keying happen once, not once per proxy.
-const interned = new Map<string, Subscription>();
-const INTERN_MAX = 4096;
-
-export function subscription(wildcard: boolean, names: Iterable<string>): Subscription {
-  const list = [...names];
-  const raw = `${wildcard ? '*' : ''}|${list.join('\n')}`;
-  const hit = interned.get(raw);
-  if (hit) return hit;
-  const set = new Set(list);
-  const sub = { wildcard, names: set, key: `${wildcard ? '*' : ''}|${[...set].sort().join('\n')}` };
-  if (interned.size >= INTERN_MAX) interned.clear();
-  interned.set(raw, sub);
-  return sub;
-}
-
-type ResourceMap = ReadonlyMap<string, Resource>;
 
 /** A whole DiscoveryResponse, nonce included, shared by every stream it is sent to. */
 export interface SharedResponse {
@@ -166,9 +146,9 @@ export class AdsContext {
   /** version_info, resources and type_url of a DiscoveryResponse; the stream appends its nonce. */
   responseBody(gen: Generation, type: XdsType, resources: ResourceMap): Buffer {
     const w = protobuf.Writer.create();
-    w.uint32((1 << 3) | 2).string(gen.version);
-    for (const r of resources.values()) w.uint32((2 << 3) | 2).bytes(r.any);
-    w.uint32((4 << 3) | 2).string(urlOfType(type));
+    w.uint32(lengthDelimitedKey(DISCOVERY_RESPONSE.version_info)).string(gen.version);
+    for (const r of resources.values()) w.uint32(lengthDelimitedKey(DISCOVERY_RESPONSE.resources)).bytes(r.any);
+    w.uint32(lengthDelimitedKey(DISCOVERY_RESPONSE.type_url)).string(urlOfType(type));
     return Buffer.from(w.finish());
   }
 
@@ -185,7 +165,7 @@ export class AdsContext {
     const body = this.responseBody(gen, type, resources);
     const nonce = String(++this.responseCount);
     const w = protobuf.Writer.create();
-    w.uint32((5 << 3) | 2).string(nonce);
+    w.uint32(lengthDelimitedKey(DISCOVERY_RESPONSE.nonce)).string(nonce);
     const tail = w.finish();
     const bytes = Buffer.allocUnsafe(body.length + tail.length);
     body.copy(bytes, 0);

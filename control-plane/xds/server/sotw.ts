@@ -1,7 +1,9 @@
-import { RAW_NAMES } from '../proto/decode.js';
-import type { ProxyInfo } from './proxy.js';
-import { PUSH_ORDER, typeOfUrl, urlOfType, type Generation, type Resource, type XdsType } from './resources.js';
-import { subscription } from './context.js';
+import { RAW_NAMES } from '../../proto/decode.js';
+import type { Generation } from '../cache/generation.js';
+import { PUSH_ORDER, typeOfUrl, urlOfType, type ResourceMap } from '../cache/resource.js';
+import { subscription } from '../cache/subscription.js';
+import type { ProxyInfo } from '../proxy.js';
+import type { XdsType } from '../translate/common.js';
 import { AdsStream, nackDetail, type StreamTypeState } from './stream.js';
 
 /**
@@ -21,8 +23,6 @@ import { AdsStream, nackDetail, type StreamTypeState } from './stream.js';
  */
 
 type Json = Record<string, unknown> & { [RAW_NAMES]?: Uint8Array };
-
-type ResourceMap = ReadonlyMap<string, Resource>;
 
 const NOTHING: ResourceMap = new Map();
 const NO_NAMES: readonly string[] = [];

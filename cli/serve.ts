@@ -9,7 +9,7 @@ import { getMetrics } from '../common/metrics.js';
 import { DEFAULT_MONITORING_PORT, ReadinessGate, startMonitoringServer } from '../common/monitoring.js';
 import { createRegistry, kubernetesConfigured } from '../control-plane/registry/index.js';
 import { startControlPlane } from '../control-plane/server.js';
-import { loadInjector } from '../webhook/injector.js';
+import { loadInjector } from '../inject/injector.js';
 import { DEFAULT_WEBHOOK_PORT, startWebhookServer, type WebhookServer } from '../webhook/server.js';
 import type { ControlPlane } from '../control-plane/server.js';
 

@@ -4,10 +4,10 @@ import { pino, type DestinationStream, type LoggerOptions, type Logger } from 'p
 import { watchCertDir, type CertReloader } from '../certs/reloader.js';
 import type { ServingCert } from '../certs/inspect.js';
 import type { TandemMetrics } from '../common/metrics.js';
-import { createAdmitter, type AdmissionAnswer, type Admitter } from './admission-answer.js';
-import type { AdmissionCacheOptions } from './admission-cache.js';
+import { createAdmitter, type AdmissionAnswer, type Admitter } from './answer.js';
+import type { AdmissionCacheOptions } from './cache.js';
 import { admissionReviewSchema, metricResult, type AdmissionReviewRequest, type InjectFn } from './admission.js';
-import type { Injector } from './injector.js';
+import type { Injector } from '../inject/injector.js';
 
 export interface WebhookServerOptions {
   /** default 0.0.0.0 */

@@ -10,15 +10,15 @@ import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-m
 import { Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
 import t, { type Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
-import { DEFAULT_XDS_ADDRESS } from '../../control-plane/bootstrap.js';
-import { DEFAULT_CONFIG } from '../../webhook/config.js';
+import { DEFAULT_XDS_ADDRESS } from '../../bootstrap/sidecar.js';
+import { DEFAULT_CONFIG } from '../../inject/config.js';
 import {
   injectionWebhooks,
   matchesSelector,
   matchingWebhook,
   type LabelSelector,
   type LabelSelectorRequirement,
-} from '../../webhook/selectors.js';
+} from '../../inject/selectors.js';
 import { conformancePath } from '../conformance.js';
 
 /**
@@ -328,10 +328,10 @@ function checkWebhook(t: Tap, b: Build): Obj {
     }
   }
 
-  // The selectors are the ones `tandem check-inject` reasons with (webhook/selectors.ts),
+  // The selectors are the ones `tandem check-inject` reasons with (inject/selectors.ts),
   // plus the namespace exclusion, unless that module already carries it.
   const shared = injectionWebhooks('default');
-  t.same(shared.map((h) => h.name), WEBHOOK_NAMES, 'webhook/selectors.ts lists the same webhooks, in order');
+  t.same(shared.map((h) => h.name), WEBHOOK_NAMES, 'inject/selectors.ts lists the same webhooks, in order');
   for (const [i, h] of hooks.entries()) {
     const s = shared[i];
     if (!s) continue;

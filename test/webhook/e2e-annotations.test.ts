@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { applyPatch, type Operation } from 'rfc6902';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { ensureCerts } from '../../certs/ensure.js';
-import { loadInjector } from '../../webhook/injector.js';
+import { loadInjector } from '../../inject/injector.js';
 import { startWebhookServer, type WebhookServer } from '../../webhook/server.js';
-import { podProblems } from './helpers.js';
-import { call, review } from './server-helpers.js';
+import { podProblems } from '../inject/helpers.js';
+import { call, review } from './helpers.js';
 
 /**
  * One pod per annotation family through the real admission path: HTTPS with only the CA

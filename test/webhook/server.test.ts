@@ -8,15 +8,15 @@ import { applyPatch, type Operation } from 'rfc6902';
 import { Ajv } from 'ajv';
 import { Pod as PodModel } from 'kubernetes-models/v1/Pod';
 import { ensureCerts } from '../../certs/ensure.js';
-import { loadInjector } from '../../webhook/injector.js';
+import { loadInjector } from '../../inject/injector.js';
 import { startWebhookServer, type WebhookServer } from '../../webhook/server.js';
 import { UserError } from '../../common/errors.js';
-import { call, review, SERVICE_DNS } from './server-helpers.js';
+import { call, review, SERVICE_DNS } from './helpers.js';
 import { conformancePath } from '../conformance.js';
 
 const require = createRequire(import.meta.url);
 const podSchema = require(conformancePath('k8s-schemas', 'pod-v1.json')) as object;
-const fixturePod = require('./server-fixture-pod.json') as Record<string, unknown>;
+const fixturePod = require('./fixture-pod.json') as Record<string, unknown>;
 const validatePod = new Ajv({ strict: true, allErrors: true, allowUnionTypes: true }).compile(podSchema);
 
 interface AdmissionAnswer {

@@ -49,6 +49,8 @@ export interface PrometheusScrape {
 }
 
 import { UserError } from '../common/errors.js';
+import { isPort } from '../common/names.js';
+import { isObject } from '../common/objects.js';
 
 export const DEFAULT_XDS_ADDRESS = 'tandem-xds.tandem-system.svc:15010';
 export const ADMIN_PORT = 15000;
@@ -100,12 +102,7 @@ export type AppProbe = HttpAppProbe | GrpcAppProbe | TcpAppProbe;
 const PROBE_KEY = /^\/app-health\/[^/]+\/(livez|readyz|startupz)$/;
 
 function numericPort(raw: unknown): number | undefined {
-  const port = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN;
-  return Number.isInteger(port) && port >= 1 && port <= 65535 ? port : undefined;
-}
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  return (typeof raw === 'number' || typeof raw === 'string') && isPort(raw) ? Number(raw) : undefined;
 }
 
 /**
@@ -244,9 +241,8 @@ end
 /** Splits `host:port` / `[v6]:port`; throws on a missing or invalid port. */
 export function parseHostPort(address: string): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(address) ?? /^([^:]+):(\d+)$/.exec(address);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || !m[1] || port < 1 || port > 65535) throw new UserError(`xDS address must be HOST:PORT, got ${JSON.stringify(address)}`);
-  return { host: m[1], port };
+  if (!m || !m[1] || !isPort(m[2]!)) throw new UserError(`xDS address must be HOST:PORT, got ${JSON.stringify(address)}`);
+  return { host: m[1], port: Number(m[2]) };
 }
 
 export interface MetricsTarget {

@@ -40,13 +40,18 @@ export function register(program: Command): void {
     .option('--drain-delay <ms>', 'after SIGTERM, keep serving this long with readiness false before closing', millisecondsArg, 0)
     .option('--grace <ms>', 'how long a SIGTERM waits for in-flight work before exiting', millisecondsArg, 20000)
     .action(async (o: ServeFlags) => {
-      const { serve, CERT_MODES } = await import('./serve.js');
-      const { default: closeWithGrace } = await import('close-with-grace');
+      const [{ serve, CERT_MODES }, { createLogger }, { default: closeWithGrace }] = await Promise.all([
+        import('./serve.js'),
+        import('../common/logger.js'),
+        import('close-with-grace'),
+      ]);
       const mode = o.certMode;
       if (mode !== undefined && !(CERT_MODES as readonly string[]).includes(mode)) {
         throw new UserError(`--cert-mode must be one of ${CERT_MODES.join(', ')}, got "${mode}"`);
       }
+      const log = createLogger('tandem', { batch: true });
       const running = await serve({
+        logger: log,
         certMode: mode as CertMode | undefined,
         stateDir: o.stateDir,
         host: o.host,
@@ -63,12 +68,13 @@ export function register(program: Command): void {
       });
       process.stderr.write(running.banner + '\n');
       await new Promise<void>((resolve) => {
-        closeWithGrace({ delay: o.grace }, async ({ signal, err }) => {
+        closeWithGrace({ delay: o.grace, logger: log }, async ({ signal, err }) => {
           if (err) {
-            process.stderr.write(`tandem serve: internal error: ${err.stack ?? String(err)}\n`);
+            log.error({ err }, 'internal error, stopping');
             process.exitCode = 2;
+          } else {
+            log.info({ signal }, `${signal ?? 'stop'}, draining`);
           }
-          process.stderr.write(`tandem serve: ${signal ?? 'stopping'}, draining\n`);
           await running.close();
           resolve();
         });

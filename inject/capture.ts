@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { UserError } from '../common/errors.js';
 import type { CaptureDefaults, InterceptionMode } from './config.js';
 import { INTERCEPTION_MODE_ANNOTATION, REROUTE_VIRTUAL_INTERFACES, TRAFFIC } from './labels.js';
+import { isPort } from '../common/names.js';
 
 /**
  * The capture settings of one pod (injector defaults, then the pod's
@@ -23,10 +24,6 @@ function isCidr(s: string): boolean {
   const family = isIP(ip);
   if (family === 0 || !/^\d{1,3}$/.test(bits)) return false;
   return Number(bits) <= (family === 4 ? 32 : 128);
-}
-
-function isPort(s: string): boolean {
-  return /^\d{1,5}$/.test(s) && Number(s) >= 1 && Number(s) <= 65535;
 }
 
 function list(value: string): string[] {

@@ -3,6 +3,8 @@ import { DEFAULT_XDS_ADDRESS } from '../bootstrap/sidecar.js';
 import { UserError } from '../common/errors.js';
 import { DEFAULT_PROXY_CONFIG, mergeProxyConfig, type ProxyConfigSettings } from './proxy-config.js';
 import { selectorProblem, type LabelSelector } from './selectors.js';
+import { isDns1123Label } from '../common/names.js';
+import { isObject } from '../common/objects.js';
 
 /**
  * The injector's configuration file (YAML). Every field is optional: missing
@@ -102,10 +104,6 @@ export function isQuantity(s: string): boolean {
 
 type Obj = Record<string, unknown>;
 
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 class Reader {
   constructor(private readonly source: string) {}
 
@@ -114,7 +112,7 @@ class Reader {
   }
 
   obj(v: unknown, path: string, allowed: readonly string[]): Obj {
-    if (!isObj(v)) this.fail(path, 'must be a mapping');
+    if (!isObject(v)) this.fail(path, 'must be a mapping');
     for (const k of Object.keys(v)) {
       if (!allowed.includes(k)) this.fail(path ? `${path}.${k}` : k, `unknown field (allowed: ${allowed.join(', ')})`);
     }
@@ -199,7 +197,7 @@ export function injectorConfigFrom(doc: unknown, source = 'injector config'): In
   const capture = r.obj(top.capture ?? {}, 'capture', Object.keys(d.capture));
   const pullPolicy = images.pullPolicy === undefined ? undefined : (r.str(images.pullPolicy, 'images.pullPolicy', '', { oneOf: ['Always', 'IfNotPresent', 'Never'] }) as PullPolicy);
   const revision = r.str(top.revision, 'revision', d.revision, { nonEmpty: true });
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(revision) || revision.length > 63) r.fail('revision', `"${revision}" is not a valid label value`);
+  if (!isDns1123Label(revision)) r.fail('revision', `"${revision}" is not a valid label value`);
   const proxyResources = r.resources(proxy.resources, 'proxy.resources', d.proxy.resources);
   const cfg: InjectorConfig = {
     policy: r.str(top.policy, 'policy', d.policy, { oneOf: ['enabled', 'disabled'] }) as InjectorConfig['policy'],

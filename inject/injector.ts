@@ -11,7 +11,8 @@ import {
 } from './labels.js';
 import { SIDECAR_TEMPLATE, TEMPLATES_ANNOTATION, applyOverlay, requestedTemplates, type NamedTemplate } from './named-templates.js';
 import { OVERRIDES_ANNOTATION, mergeUserContainer, takeUserOverrides, type Overrides } from './overrides.js';
-import { decide } from './policy.js';
+import { decide, type PolicyConfig } from './policy.js';
+import { neverInjectedNamespaces } from './labels.js';
 import { proxyLifecycle } from './lifecycle.js';
 import { KUBE_APP_PROBERS_ENV, REWRITE_PROBES_ANNOTATION, boolAnnotation, envOf, previousProbers, probersJson, rewriteAppProbesCopying, setEnv, type AppProbers } from './probes.js';
 import { MERGED_METRICS_PORT, PROMETHEUS_ENV, prometheusMerge } from './prometheus.js';
@@ -21,12 +22,16 @@ import { resourcesFromAnnotations } from './resources.js';
 import { removePreviousInjection, type InjectionStatus } from './status.js';
 import { loadTemplates, validateRendered, type SidecarTemplates, type SidecarValues } from './templates.js';
 import type { InjectionContext, InjectionOutcome, Pod } from './types.js';
+import { DEFAULT_NAMESPACE } from '../common/names.js';
+import { isObject } from '../common/objects.js';
 
 /** A loaded, validated injector: config plus precompiled templates. Build it with loadInjector. */
 export interface Injector {
   readonly revision: string;
   readonly config: InjectorConfig;
   readonly templates: SidecarTemplates;
+  /** what the policy reads: the config's selectors and the namespaces never injected */
+  readonly policy: PolicyConfig & { revision: string };
 }
 
 export { parseStatus, type InjectionStatus } from './status.js';
@@ -39,6 +44,8 @@ export interface LoadInjectorOptions {
   templatesDir?: string;
   /** an already-parsed config (tests, embedded use); ignored when configPath is given */
   config?: unknown;
+  /** the control plane's own namespace, never injected (default tandem-system) */
+  controlPlaneNamespace?: string;
 }
 
 /** Loads and validates config and templates; throws UserError on anything invalid (fail at startup, not at admission). */
@@ -59,7 +66,14 @@ export async function loadInjector(opts: LoadInjectorOptions = {}): Promise<Inje
   const componentProblem = config.proxy.componentLogLevel === '' ? undefined : componentLogLevelProblem(config.proxy.componentLogLevel);
   if (componentProblem) throw new UserError(`${opts.configPath ?? 'injector config'}: proxy.componentLogLevel: ${componentProblem}`);
   const templates = await loadTemplates(opts.templatesDir);
-  const injector: Injector = { revision: config.revision, config, templates };
+  const policy = {
+    revision: config.revision,
+    policy: config.policy,
+    neverInjectSelector: config.neverInjectSelector,
+    alwaysInjectSelector: config.alwaysInjectSelector,
+    neverInjected: neverInjectedNamespaces(opts.controlPlaneNamespace ?? DEFAULT_NAMESPACE),
+  };
+  const injector: Injector = { revision: config.revision, config, templates, policy };
   // Render once with real values: a broken template is a startup error, not an admission failure.
   const sample: Pod = { metadata: { name: 'template-check', namespace: 'default', labels: { app: 'template-check' } }, spec: { containers: [{ name: 'app', image: 'app' }] } };
   validateRendered(templates, sidecarValues(injector, sample, undefined, captureSettings(config.capture, undefined), { proxyConfig: config.proxyConfig, hold: true, probers: {}, probersText: '', prometheusEnv: undefined }));
@@ -218,21 +232,17 @@ function cloneJson<T>(x: T): T {
   return JSON.parse(JSON.stringify(x)) as T;
 }
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
-
 /** A pod whose parts injection changes are objects and lists of objects, as every pod the apiserver sends. */
 function wellShaped(pod: Pod): boolean {
   const { metadata, spec } = pod as { metadata?: unknown; spec?: unknown };
-  if (metadata != null && !isRecord(metadata)) return false;
+  if (metadata != null && !isObject(metadata)) return false;
   if (spec == null) return true;
-  if (!isRecord(spec)) return false;
+  if (!isObject(spec)) return false;
   for (const key of ['containers', 'initContainers', 'volumes']) {
     const list = spec[key];
     if (list == null) continue;
     if (!Array.isArray(list)) return false;
-    for (const item of list) if (!isRecord(item)) return false;
+    for (const item of list) if (!isObject(item)) return false;
   }
   return true;
 }
@@ -277,7 +287,7 @@ function nativeSidecar(inj: Injector, annotations: Record<string, string>): bool
 
 /** Pure: decides and, when injecting, returns a new injected pod. Throws UserError for invalid annotations. */
 export function injectPod(pod: Pod, ctx: InjectionContext, injector: Injector): InjectionOutcome {
-  const decision = decide(pod, ctx.namespace, injector.config);
+  const decision = decide(pod, ctx.namespace, injector.policy);
   if (!decision.inject) return { decision, pod, warnings: [] };
 
   const warnings: string[] = [];

@@ -30,8 +30,18 @@ export const RESOURCE_ANNOTATIONS = {
   memoryLimit: 'sidecar.istio.io/proxyMemoryLimit',
 } as const;
 
-/** Namespaces the webhook never injects into, whatever their labels say. */
-export const IGNORED_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage'];
+/** Kubernetes' own namespaces (and kind's local-path-storage): never injected, as in Istio's injector. */
+export const KUBERNETES_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage'];
+
+/**
+ * The one list of namespaces never injected, whatever their labels say: Kubernetes' own and the
+ * control plane's (configured with `--namespace`), so tandem can always start, even before its
+ * webhook can answer. The webhook's policy refuses them and the shipped webhook configuration's
+ * namespaceSelector keeps the apiserver from sending them.
+ */
+export function neverInjectedNamespaces(controlPlaneNamespace: string): readonly string[] {
+  return KUBERNETES_NAMESPACES.includes(controlPlaneNamespace) ? KUBERNETES_NAMESPACES : [...KUBERNETES_NAMESPACES, controlPlaneNamespace];
+}
 
 /**
  * Istio's boolean spellings for the inject label/annotation. Returns undefined

@@ -3,6 +3,8 @@ import { parse as parseYaml } from 'yaml';
 import { UserError } from '../common/errors.js';
 import { mergeUserContainer } from './overrides.js';
 import { compileTemplate, type TemplateValues } from './template-engine.js';
+import { isDns1123Label } from '../common/names.js';
+import { isObject } from '../common/objects.js';
 
 /**
  * Named templates (`inject.istio.io/templates: sidecar,NAME,...`): besides the
@@ -41,14 +43,8 @@ export interface NamedTemplate {
   spec: (v: TemplateValues) => OverlaySpec;
 }
 
-const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-function isMap(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
-
 export function compileNamedTemplate(name: string, text: string, source: string, known: ReadonlySet<string>): NamedTemplate {
-  if (!NAME.test(name)) throw new UserError(`template ${source}: template name "${name}" must be a DNS-1123 label`);
+  if (!isDns1123Label(name)) throw new UserError(`template ${source}: template name "${name}" must be a DNS-1123 label`);
   let whole: unknown;
   try {
     whole = parseYaml(text);
@@ -56,7 +52,7 @@ export function compileNamedTemplate(name: string, text: string, source: string,
     throw new UserError(`template ${source}: invalid YAML: ${(err as Error).message.split('\n')[0]}`);
   }
   if (whole === null || whole === undefined) whole = {};
-  if (!isMap(whole)) throw new UserError(`template ${source}: must be a mapping with metadata and/or spec`);
+  if (!isObject(whole)) throw new UserError(`template ${source}: must be a mapping with metadata and/or spec`);
   for (const k of Object.keys(whole)) {
     if (k !== 'metadata' && k !== 'spec') throw new UserError(`template ${source}: unknown top-level field "${k}" (allowed: metadata, spec)`);
   }
@@ -68,12 +64,12 @@ export function compileNamedTemplate(name: string, text: string, source: string,
     source,
     metadata: (v) => {
       const m = meta.render(v);
-      if (!isMap(m)) throw new UserError(`template ${source}: metadata must be a mapping`);
+      if (!isObject(m)) throw new UserError(`template ${source}: metadata must be a mapping`);
       const out = { labels: {} as Record<string, string>, annotations: {} as Record<string, string> };
       for (const [k, x] of Object.entries(m)) {
         if (k !== 'labels' && k !== 'annotations') throw new UserError(`template ${source}: metadata.${k}: only labels and annotations can be set`);
         if (x === null || x === undefined) continue;
-        if (!isMap(x)) throw new UserError(`template ${source}: metadata.${k} must be a mapping`);
+        if (!isObject(x)) throw new UserError(`template ${source}: metadata.${k} must be a mapping`);
         for (const [kk, vv] of Object.entries(x)) {
           if (typeof vv !== 'string') throw new UserError(`template ${source}: metadata.${k}.${kk} must be a string`);
           out[k][kk] = vv;
@@ -84,12 +80,12 @@ export function compileNamedTemplate(name: string, text: string, source: string,
     spec: (v) => {
       const s = spec.render(v);
       if (s === undefined || s === null) return {};
-      if (!isMap(s)) throw new UserError(`template ${source}: spec must be a mapping`);
+      if (!isObject(s)) throw new UserError(`template ${source}: spec must be a mapping`);
       for (const [k, x] of Object.entries(s)) {
         if (k !== 'containers' && k !== 'initContainers' && k !== 'volumes') throw new UserError(`template ${source}: spec.${k}: only containers, initContainers and volumes can be set`);
         if (!Array.isArray(x)) throw new UserError(`template ${source}: spec.${k} must be a list`);
         for (const [i, item] of x.entries()) {
-          if (!isMap(item) || typeof item.name !== 'string' || item.name === '') throw new UserError(`template ${source}: spec.${k}[${i}] needs a name`);
+          if (!isObject(item) || typeof item.name !== 'string' || item.name === '') throw new UserError(`template ${source}: spec.${k}[${i}] needs a name`);
           if (item.name === EVERY_APP_CONTAINER && k !== 'containers') throw new UserError(`template ${source}: spec.${k}[${i}]: name "*" only applies to containers`);
         }
       }

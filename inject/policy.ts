@@ -1,13 +1,17 @@
 import type { InjectorConfig } from './config.js';
-import { IGNORED_NAMESPACES, INJECT_KEY, STATUS_ANNOTATION, parseIstioBool } from './labels.js';
-import { NAMESPACE_NAME_LABEL, WEBHOOK_EXCLUDED_NAMESPACES, matchesSelector, matchingWebhook } from './selectors.js';
+import { NAMESPACE_NAME_LABEL, matchingWebhook } from './injection-webhooks.js';
+import { INJECT_KEY, STATUS_ANNOTATION, parseIstioBool } from './labels.js';
+import { matchesSelector } from './selectors.js';
 import type { Decision, InjectionContext, NamespaceFacts, Pod } from './types.js';
 
 /**
  * The webhook's own injection policy (the apiserver's selectors ran before it):
  * a pure function of the pod, the namespace and the injector config.
  */
-export type PolicyConfig = Pick<InjectorConfig, 'policy' | 'neverInjectSelector' | 'alwaysInjectSelector'>;
+export interface PolicyConfig extends Pick<InjectorConfig, 'policy' | 'neverInjectSelector' | 'alwaysInjectSelector'> {
+  /** neverInjectedNamespaces(the control plane's namespace) */
+  neverInjected: readonly string[];
+}
 
 function yes(rule: string, reason: string): Decision {
   return { inject: true, rule, reason };
@@ -26,7 +30,7 @@ export function decide(pod: Pod, namespace: NamespaceFacts, cfg: PolicyConfig): 
 
 function decideFresh(pod: Pod, namespace: NamespaceFacts, cfg: PolicyConfig): Decision {
   if (pod.spec?.hostNetwork === true) return no('hostNetwork', 'pod uses the host network namespace');
-  if (IGNORED_NAMESPACES.includes(namespace.name)) return no('ignored-namespace', `namespace ${namespace.name} is never injected`);
+  if (cfg.neverInjected.includes(namespace.name)) return no('ignored-namespace', `namespace ${namespace.name} is never injected`);
 
   const labels = pod.metadata?.labels ?? {};
   const annotations = pod.metadata?.annotations ?? {};
@@ -65,19 +69,20 @@ export function explain(pod: Pod, ctx: InjectionContext, cfg: PolicyConfig & { r
   if (ctx.mode === 'webhook') {
     // The apiserver labels every namespace with its own name; the selectors rely on it.
     const nsLabels = { [NAMESPACE_NAME_LABEL]: ctx.namespace.name, ...ctx.namespace.labels };
-    const hook = matchingWebhook(cfg.revision, nsLabels, pod.metadata?.labels);
-    if (!hook) return no('webhook-selectors', describeNoHook(nsLabels, pod.metadata?.labels, cfg.revision));
+    const hook = matchingWebhook(cfg.revision, nsLabels, pod.metadata?.labels, cfg.neverInjected);
+    if (!hook) return no('webhook-selectors', describeNoHook(nsLabels, pod.metadata?.labels, cfg));
     const d = decide(pod, ctx.namespace, cfg);
     return { ...d, reason: `${d.reason} (apiserver calls webhook ${hook.name})` };
   }
   return decide(pod, ctx.namespace, cfg);
 }
 
-function describeNoHook(ns: Record<string, string> | undefined, podLabels: Record<string, string> | undefined, revision: string): string {
+function describeNoHook(ns: Record<string, string> | undefined, podLabels: Record<string, string> | undefined, cfg: PolicyConfig & { revision: string }): string {
+  const revision = cfg.revision;
   const n = ns ?? {};
   const p = podLabels ?? {};
   const name = n[NAMESPACE_NAME_LABEL];
-  if (name !== undefined && WEBHOOK_EXCLUDED_NAMESPACES.includes(name)) return `namespace ${name} is excluded by the webhook configuration's namespaceSelector`;
+  if (name !== undefined && cfg.neverInjected.includes(name)) return `namespace ${name} is excluded by the webhook configuration's namespaceSelector`;
   if (p[INJECT_KEY] === 'false') return `pod label ${INJECT_KEY}=false excludes it from every injection webhook`;
   if (n['istio-injection'] !== undefined && n['istio-injection'] !== 'enabled') return `namespace label istio-injection=${n['istio-injection']}`;
   if (n['istio.io/rev'] !== undefined) return `namespace label istio.io/rev=${n['istio.io/rev']} selects another revision (this injector serves ${revision})`;

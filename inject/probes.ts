@@ -1,6 +1,7 @@
 import type { V1Container, V1EnvVar, V1LifecycleHandler, V1Probe } from '@kubernetes/client-node';
 import { UserError } from '../common/errors.js';
 import { parseIstioBool } from './labels.js';
+import { isObject } from '../common/objects.js';
 
 /**
  * App probe rewrite, Istio's mapping: with capture (and later mTLS) the
@@ -121,7 +122,7 @@ export function previousProbers(containers: ReadonlyArray<V1Container> | undefin
   if (raw === undefined) return {};
   try {
     const parsed = JSON.parse(raw) as unknown;
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as AppProbers) : {};
+    return isObject(parsed) ? (parsed as AppProbers) : {};
   } catch {
     return {};
   }

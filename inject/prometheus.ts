@@ -1,5 +1,6 @@
 import { UserError } from '../common/errors.js';
 import { boolAnnotation } from './probes.js';
+import { isPort } from '../common/names.js';
 
 /**
  * Istio's metrics merge: the pod's prometheus.io/* scrape annotations are
@@ -48,12 +49,11 @@ function parseTargets(raw: string): ScrapeTarget[] {
   for (const part of raw.split(',')) {
     const item = part.trim();
     if (item === '') continue;
-    const m = /^(\d{1,5})(?::(\/\S*))?$/.exec(item);
-    const port = m ? Number(m[1]) : NaN;
-    if (!m || port < 1 || port > 65535) {
+    const m = /^(\d+)(?::(\/\S*))?$/.exec(item);
+    if (!m || !isPort(m[1]!)) {
       throw new UserError(`invalid annotation ${SCRAPE_TARGETS_ANNOTATION}="${raw}": "${item}" is not PORT or PORT:/PATH`);
     }
-    targets.push({ port: String(port), path: m[2] ?? '/metrics' });
+    targets.push({ port: m[1]!, path: m[2] ?? '/metrics' });
   }
   return targets;
 }

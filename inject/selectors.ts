@@ -1,9 +1,8 @@
-import { INJECT_KEY, NAMESPACE_INJECTION_LABEL, REV_LABEL } from './labels.js';
+import { isObject } from '../common/objects.js';
 
 /**
- * Kubernetes label selectors, and the apiserver-side selection of the shipped
- * MutatingWebhookConfiguration as data: the manifests generator and
- * `tandem check-inject` read the same list, so what we explain is what we ship.
+ * Kubernetes label selectors: their shape (as read from config) and their matching semantics.
+ * The shipped webhook configuration's selectors, as data, are in injection-webhooks.ts.
  */
 export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
 
@@ -51,13 +50,13 @@ export const SELECTOR_OPERATORS: readonly SelectorOperator[] = ['In', 'NotIn', '
 
 /** Checks the shape of a selector read from config; returns a problem description or undefined. */
 export function selectorProblem(sel: unknown): string | undefined {
-  if (typeof sel !== 'object' || sel === null || Array.isArray(sel)) return 'must be a mapping with matchLabels and/or matchExpressions';
-  const s = sel as Record<string, unknown>;
+  if (!isObject(sel)) return 'must be a mapping with matchLabels and/or matchExpressions';
+  const s = sel;
   for (const k of Object.keys(s)) {
     if (k !== 'matchLabels' && k !== 'matchExpressions') return `unknown field "${k}"`;
   }
   if (s.matchLabels !== undefined) {
-    if (typeof s.matchLabels !== 'object' || s.matchLabels === null || Array.isArray(s.matchLabels)) return 'matchLabels must be a mapping';
+    if (!isObject(s.matchLabels)) return 'matchLabels must be a mapping';
     for (const [k, v] of Object.entries(s.matchLabels)) {
       if (typeof v !== 'string') return `matchLabels.${k} must be a string`;
     }
@@ -79,70 +78,4 @@ export function selectorProblem(sel: unknown): string | undefined {
     }
   }
   return undefined;
-}
-
-/** One entry of the MutatingWebhookConfiguration's `webhooks` list, selection part only. */
-export interface WebhookSelection {
-  name: string;
-  namespaceSelector: LabelSelector;
-  objectSelector: LabelSelector;
-}
-
-/**
- * Istio's four injection webhooks for a revision: namespace label, revision
- * label on the namespace, revision label on the pod, and the pod's own opt-in in
- * an unlabelled namespace. `sidecar.istio.io/inject=false` on the pod excludes it
- * from all four.
- */
-/** Namespaces the apiserver never sends: Kubernetes' own and tandem's (so tandem can start before its certificate is in place). */
-export const WEBHOOK_EXCLUDED_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'tandem-system'];
-/** Set by the apiserver on every namespace (Kubernetes >= 1.21). */
-export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
-
-export function injectionWebhooks(revision: string): WebhookSelection[] {
-  const excluded = (): LabelSelectorRequirement => ({ key: NAMESPACE_NAME_LABEL, operator: 'NotIn', values: [...WEBHOOK_EXCLUDED_NAMESPACES] });
-  const notOptedOut: LabelSelectorRequirement = { key: INJECT_KEY, operator: 'NotIn', values: ['false'] };
-  const nsUnlabelled: LabelSelectorRequirement[] = [
-    { key: REV_LABEL, operator: 'DoesNotExist' },
-    { key: NAMESPACE_INJECTION_LABEL, operator: 'DoesNotExist' },
-  ];
-  const hooks: WebhookSelection[] = [
-    {
-      name: 'rev.namespace.sidecar-injector.istio.io',
-      namespaceSelector: { matchExpressions: [{ key: REV_LABEL, operator: 'In', values: [revision] }, { key: NAMESPACE_INJECTION_LABEL, operator: 'DoesNotExist' }, excluded()] },
-      objectSelector: { matchExpressions: [notOptedOut] },
-    },
-    {
-      name: 'rev.object.sidecar-injector.istio.io',
-      namespaceSelector: { matchExpressions: [...nsUnlabelled.map((r) => ({ ...r })), excluded()] },
-      objectSelector: { matchExpressions: [{ ...notOptedOut, values: ['false'] }, { key: REV_LABEL, operator: 'In', values: [revision] }] },
-    },
-  ];
-  // Only the default revision answers the revision-less labels.
-  if (revision === 'default') {
-    hooks.push(
-      {
-        name: 'namespace.sidecar-injector.istio.io',
-        namespaceSelector: { matchExpressions: [{ key: NAMESPACE_INJECTION_LABEL, operator: 'In', values: ['enabled'] }, excluded()] },
-        objectSelector: { matchExpressions: [{ ...notOptedOut, values: ['false'] }] },
-      },
-      {
-        name: 'object.sidecar-injector.istio.io',
-        namespaceSelector: { matchExpressions: [{ key: NAMESPACE_INJECTION_LABEL, operator: 'DoesNotExist' }, { key: REV_LABEL, operator: 'DoesNotExist' }, excluded()] },
-        objectSelector: { matchExpressions: [{ key: INJECT_KEY, operator: 'In', values: ['true'] }, { key: REV_LABEL, operator: 'DoesNotExist' }] },
-      },
-    );
-  }
-  return hooks;
-}
-
-/** Which shipped webhook (if any) the apiserver would call for a pod with these labels in a namespace with those. */
-export function matchingWebhook(
-  revision: string,
-  namespaceLabels: Record<string, string> | undefined,
-  podLabels: Record<string, string> | undefined,
-): WebhookSelection | undefined {
-  return injectionWebhooks(revision).find(
-    (h) => matchesSelector(h.namespaceSelector, namespaceLabels) && matchesSelector(h.objectSelector, podLabels),
-  );
 }

@@ -6,6 +6,8 @@ import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import { UserError } from '../common/errors.js';
 import { SIDECAR_TEMPLATE, compileNamedTemplate, type NamedTemplate } from './named-templates.js';
 import { compileTemplate, type TemplateValues } from './template-engine.js';
+import { isDns1123Label, isPort } from '../common/names.js';
+import { isObject } from '../common/objects.js';
 
 /**
  * The injected containers and volumes as data files. An admin's directory
@@ -111,12 +113,10 @@ export function compileSidecarTemplates(
   };
 }
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
 function problemInContainer(c: unknown): string | undefined {
-  if (typeof c !== 'object' || c === null || Array.isArray(c)) return 'must be a mapping (one container)';
-  const x = c as Record<string, unknown>;
-  if (typeof x.name !== 'string' || !DNS_LABEL.test(x.name) || x.name.length > 63) return `name ${JSON.stringify(x.name)} is not a DNS-1123 label`;
+  if (!isObject(c)) return 'must be a mapping (one container)';
+  const x = c;
+  if (typeof x.name !== 'string' || !isDns1123Label(x.name)) return `name ${JSON.stringify(x.name)} is not a DNS-1123 label`;
   if (typeof x.image !== 'string' || x.image === '') return 'image must be a non-empty string';
   for (const k of ['command', 'args'] as const) {
     const v = x[k];
@@ -132,7 +132,7 @@ function problemInContainer(c: unknown): string | undefined {
     if (!Array.isArray(x.ports)) return 'ports must be a list';
     for (const p of x.ports) {
       const port = (p as Record<string, unknown> | null)?.containerPort;
-      if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) return `containerPort ${JSON.stringify(port)} is not a port number`;
+      if (typeof port !== 'number' || !isPort(port)) return `containerPort ${JSON.stringify(port)} is not a port number`;
     }
   }
   if (x.volumeMounts !== undefined) {
@@ -180,7 +180,7 @@ export function validateRendered(t: SidecarTemplates, values: SidecarValues): vo
   const names = new Set<string>();
   for (const v of volumes as unknown[]) {
     const n = (v as Record<string, unknown> | null)?.name;
-    if (typeof n !== 'string' || !DNS_LABEL.test(n)) at('volumes.yaml', `volume name ${JSON.stringify(n)} is not a DNS-1123 label`);
+    if (typeof n !== 'string' || !isDns1123Label(n)) at('volumes.yaml', `volume name ${JSON.stringify(n)} is not a DNS-1123 label`);
     if (names.has(n as string)) at('volumes.yaml', `volume ${String(n)} is listed twice`);
     names.add(n as string);
   }

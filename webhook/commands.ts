@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { DEFAULT_NAMESPACE, DEFAULT_SERVICE } from '../certs/names.js';
 import { portArg as port } from '../common/cli-options.js';
 
 interface WebhookFlags {
@@ -12,6 +13,9 @@ interface WebhookFlags {
   monitoringPort: number;
 }
 
+/** How long SIGTERM waits for in-flight admissions before the process exits anyway. */
+const GRACE_MS = 10_000;
+
 /** Registers `tandem webhook`. Actions import their modules lazily. */
 export function register(program: Command): void {
   program
@@ -22,27 +26,31 @@ export function register(program: Command): void {
     .requiredOption('--cert-dir <dir>', 'directory with tls.crt and tls.key; watched, rotated files are picked up live')
     .option('--config <file>', 'injector config (YAML)')
     .option('--templates <dir>', 'directory overriding the shipped injection templates')
-    .option('--service <name>', 'webhook Service name the certificate should carry', 'tandem-webhook')
-    .option('--namespace <ns>', 'webhook Service namespace', 'tandem-system')
+    .option('--service <name>', 'webhook Service name the certificate should carry', DEFAULT_SERVICE)
+    .option('--namespace <ns>', "tandem's namespace: the webhook Service's, and never injected", process.env['POD_NAMESPACE'] ?? DEFAULT_NAMESPACE)
     .option('--monitoring-port <port>', 'plain-HTTP /metrics, /healthz, /readyz', port, 15014)
     .action(async (flags: WebhookFlags) => {
-      const [{ loadInjector }, { startWebhookServer }, { getMetrics }, { ReadinessGate, startMonitoringServer }, { default: closeWithGrace }] = await Promise.all([
+      const [{ loadInjector }, { startWebhookServer }, { getMetrics }, { ReadinessGate, startMonitoringServer }, { createLogger }, { default: closeWithGrace }] = await Promise.all([
         import('../inject/injector.js'),
         import('./server.js'),
         import('../common/metrics.js'),
         import('../common/monitoring.js'),
+        import('../common/logger.js'),
         import('close-with-grace'),
       ]);
+      const log = createLogger('tandem-webhook', { batch: true });
 
       const injector = await loadInjector({
         ...(flags.config !== undefined ? { configPath: flags.config } : {}),
         ...(flags.templates !== undefined ? { templatesDir: flags.templates } : {}),
+        controlPlaneNamespace: flags.namespace,
       });
       const server = await startWebhookServer({
         host: flags.host,
         port: flags.port,
         certDir: flags.certDir,
         injector,
+        log,
         service: flags.service,
         namespace: flags.namespace,
         metrics: getMetrics(),
@@ -53,11 +61,16 @@ export function register(program: Command): void {
         await server.close();
         throw err;
       });
-      process.stderr.write(`${JSON.stringify({ level: 30, time: Date.now(), url: `http://${flags.host}:${monitoring.port}`, msg: 'monitoring listening' })}\n`);
+      log.info({ url: `http://${flags.host}:${monitoring.port}` }, 'monitoring listening');
       // Keep the process alive until a signal; close-with-grace drains in-flight admissions.
       await new Promise<void>((resolve) => {
-        closeWithGrace({ delay: 10_000 }, async ({ err }) => {
-          if (err) process.stderr.write(`tandem: ${err.message}\n`);
+        closeWithGrace({ delay: GRACE_MS, logger: log }, async ({ signal, err }) => {
+          if (err) {
+            log.error({ err }, 'internal error, stopping');
+            process.exitCode = 2;
+          } else {
+            log.info({ signal }, `${signal ?? 'stop'}, draining`);
+          }
           readiness.drain();
           await server.close();
           await monitoring.close();

@@ -103,7 +103,7 @@ export async function checkFiles(files: string[], injector: Injector, namespaceL
         }
         const namespace = site.namespace ?? namespaceOf(d.object);
         const ctx = { namespace: { name: namespace, labels: namespaceLabels }, mode: 'webhook' as const, workload: site.workload };
-        let decision = explain(site.pod, ctx, { ...injector.config, revision: injector.revision });
+        let decision = explain(site.pod, ctx, injector.policy);
         if (decision.inject) {
           // The webhook would refuse a pod whose annotations it cannot honour.
           try {

@@ -1,6 +1,7 @@
 import type { V1PodTemplateSpec } from '@kubernetes/client-node';
 import { workloadOf, type WorkloadRef } from '../canonical.js';
 import type { Pod } from '../types.js';
+import { isObject } from '../../common/objects.js';
 
 /**
  * Where the pod template lives in each workload kind tandem injects, so that
@@ -13,7 +14,7 @@ const TEMPLATE_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 
 export const WORKLOAD_KINDS: readonly string[] = ['Pod', ...TEMPLATE_KINDS, 'CronJob'];
 
 function obj(v: unknown): Record<string, unknown> | undefined {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  return isObject(v) ? v : undefined;
 }
 
 export interface PodSite {

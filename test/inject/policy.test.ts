@@ -1,8 +1,9 @@
 import t from 'tap';
+import { neverInjectedNamespaces } from '../../inject/labels.js';
 import { decide, explain, type PolicyConfig } from '../../inject/policy.js';
 import type { Pod } from '../../inject/types.js';
 
-const enabled: PolicyConfig = { policy: 'enabled', neverInjectSelector: [], alwaysInjectSelector: [] };
+const enabled: PolicyConfig = { policy: 'enabled', neverInjectSelector: [], alwaysInjectSelector: [], neverInjected: neverInjectedNamespaces('tandem-system') };
 const disabled: PolicyConfig = { ...enabled, policy: 'disabled' };
 
 function pod(o: { labels?: Record<string, string>; annotations?: Record<string, string>; hostNetwork?: boolean } = {}): Pod {
@@ -122,4 +123,20 @@ t.test('explain: the apiserver selectors first (webhook mode), none in manual mo
   t.same([m.inject, m.rule], [true, 'policy'], 'manual mode ignores namespace labels');
   const optOut = explain(pod({ annotations: { [INJECT]: 'off' } }), { namespace: { name: 'shop' }, mode: 'manual' }, cfg);
   t.same([optOut.inject, optOut.rule], [false, 'pod-annotation'], 'manual mode honours the pod opt-out');
+});
+
+t.test('the control plane namespace never injected is the configured one, in the policy and the webhook selection alike', async (t) => {
+  const mesh = { ...enabled, neverInjected: neverInjectedNamespaces('mesh-system'), revision: 'default' };
+  const selected = { 'istio-injection': 'enabled' };
+  const inMesh = explain(pod(), { namespace: { name: 'mesh-system', labels: selected }, mode: 'webhook' }, mesh);
+  t.same([inMesh.inject, inMesh.rule], [false, 'webhook-selectors'], 'the configured namespace is not sent by the apiserver');
+  t.match(inMesh.reason, /namespace mesh-system is excluded/);
+  const d = decide(pod(), ns('mesh-system'), mesh);
+  t.same([d.inject, d.rule], [false, 'ignored-namespace'], 'and the policy refuses it when called anyway');
+  const former = explain(pod(), { namespace: { name: 'tandem-system', labels: selected }, mode: 'webhook' }, mesh);
+  t.same([former.inject, former.rule], [true, 'policy'], 'tandem-system is an ordinary namespace when tandem runs elsewhere');
+  for (const k of ['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage']) {
+    t.equal(decide(pod(), ns(k), mesh).rule, 'ignored-namespace', `${k}: policy`);
+    t.equal(explain(pod(), { namespace: { name: k, labels: selected }, mode: 'webhook' }, mesh).rule, 'webhook-selectors', `${k}: webhook selection`);
+  }
 });

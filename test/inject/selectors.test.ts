@@ -1,5 +1,6 @@
 import t from 'tap';
-import { injectionWebhooks, matchesSelector, matchingWebhook, selectorProblem } from '../../inject/selectors.js';
+import { injectionWebhooks, matchingWebhook } from '../../inject/injection-webhooks.js';
+import { matchesSelector, selectorProblem } from '../../inject/selectors.js';
 
 t.test('Kubernetes label selector semantics', async (t) => {
   const labels = { app: 'web', tier: 'front' };
@@ -85,7 +86,7 @@ t.test('which webhook the apiserver calls', async (t) => {
   t.equal(matchingWebhook('default', { 'istio-injection': 'enabled', 'istio.io/rev': 'canary' }, {})?.name, 'namespace.sidecar-injector.istio.io');
   t.equal(matchingWebhook('canary', { 'istio-injection': 'enabled', 'istio.io/rev': 'canary' }, {}), undefined);
   // Excluded namespaces, whatever their labels say.
-  for (const ns of ['kube-system', 'kube-public', 'tandem-system']) {
+  for (const ns of ['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage', 'tandem-system']) {
     t.equal(matchingWebhook('default', { 'kubernetes.io/metadata.name': ns, 'istio-injection': 'enabled' }, {}), undefined, `${ns}: namespace label`);
     t.equal(matchingWebhook('default', { 'kubernetes.io/metadata.name': ns }, { 'sidecar.istio.io/inject': 'true' }), undefined, `${ns}: pod label`);
     t.equal(matchingWebhook('default', { 'kubernetes.io/metadata.name': ns, 'istio.io/rev': 'default' }, {}), undefined, `${ns}: revision label`);

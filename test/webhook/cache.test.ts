@@ -1,4 +1,5 @@
 import t from 'tap';
+import { pino } from 'pino';
 import fc from 'fast-check';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -237,10 +238,10 @@ t.test('through HTTPS: a hit answers exactly what a miss, and an uncached server
   const logs: Record<string, unknown>[] = [];
   const cached: WebhookServer = await startWebhookServer({
     host: '127.0.0.1', port: 0, certDir: dir, injector, reloadPollMs: 0,
-    logDestination: { write: (l: string) => void logs.push(JSON.parse(l) as Record<string, unknown>) },
+    log: pino({}, { write: (l: string) => void logs.push(JSON.parse(l) as Record<string, unknown>) }),
   });
   t.teardown(() => cached.close());
-  const plain = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir: dir, injector, reloadPollMs: 0, logger: false, cache: false });
+  const plain = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir: dir, injector, reloadPollMs: 0, cache: false });
   t.teardown(() => plain.close());
   t.equal(plain.admitter.cache, undefined, 'cache: false has none');
   const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
@@ -316,7 +317,7 @@ t.test('a bounded cache evicts and recomputes the same answer', async (t) => {
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await ensureCerts({ dir });
   const ca = await readFile(join(dir, 'ca.crt'), 'utf8');
-  const server = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir: dir, injector: await loadInjector(), reloadPollMs: 0, logger: false, cache: { maxEntries: 2 } });
+  const server = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir: dir, injector: await loadInjector(), reloadPollMs: 0, cache: { maxEntries: 2 } });
   t.teardown(() => server.close());
   const cache = server.admitter.cache!;
   const bodies = ['a', 'b', 'c'].map((app) => review(podWith((p) => (p.metadata.labels.app = app))));

@@ -22,7 +22,7 @@ function exited(child: ChildProcess): Promise<number | null> {
 }
 
 t.before(() => {
-  if (!existsSync(join(root, 'dist/webhook/server-commands.js'))) throw new Error('dist/ is missing: run `npx tsc -p .` first');
+  if (!existsSync(join(root, 'dist/webhook/commands.js'))) throw new Error('dist/ is missing: run `npx tsc -p .` first');
 });
 
 t.test('tandem webhook serves admissions and stops cleanly on SIGTERM', async (t) => {

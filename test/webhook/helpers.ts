@@ -1,5 +1,6 @@
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
+import jsonPatch, { type Operation } from 'fast-json-patch';
 
 export const SERVICE_DNS = 'tandem-webhook.tandem-system.svc';
 
@@ -78,4 +79,18 @@ export function review(object: unknown, opts: ReviewOptions = {}): Record<string
       options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
     },
   };
+}
+
+/**
+ * Applies an RFC 6902 patch in place with fast-json-patch (independent of tandem's own diff in
+ * webhook/patch.ts), validating every operation against the document; returns the errors, [] when
+ * every operation applied.
+ */
+export function applyJsonPatch(doc: object, ops: unknown): string[] {
+  try {
+    jsonPatch.applyPatch(doc, ops as Operation[], true, true);
+    return [];
+  } catch (err) {
+    return [String(err)];
+  }
 }

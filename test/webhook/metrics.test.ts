@@ -48,7 +48,7 @@ t.test('admissions are counted by result and deciding rule, timed, and the servi
   await writeFile(join(dir, 'tls.key'), first.keyPem);
 
   const metrics = new TandemMetrics({ processMetrics: false });
-  const server = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir: dir, injector: await loadInjector(), reloadPollMs: 0, logger: false, metrics });
+  const server = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir: dir, injector: await loadInjector(), reloadPollMs: 0, metrics });
   t.teardown(() => server.close());
   const opts = { ca: ca.certPem };
   t.equal(sample(await metrics.render(), 'tandem_cert_expiry_timestamp_seconds{file="tls.crt"}'), notAfterSeconds(first.certPem), 'expiry of the loaded serving cert');
@@ -103,7 +103,7 @@ t.test('without the option nothing is recorded anywhere', async (t) => {
   const { dir, ca } = await servingCertDir(t);
   const { getMetrics } = await import('../../common/metrics.js');
   const before = await getMetrics().render();
-  const server = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir: dir, injector: await loadInjector(), reloadPollMs: 0, logger: false });
+  const server = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir: dir, injector: await loadInjector(), reloadPollMs: 0 });
   t.teardown(() => server.close());
   const res = await call(server.url, '/inject', JSON.stringify(review(fixturePod)), { ca: ca.certPem });
   t.equal(res.status, 200);
@@ -115,7 +115,7 @@ t.test('an injector that throws at admission counts as a template render error',
   const { dir, ca } = await servingCertDir(t);
   const metrics = new TandemMetrics({ processMetrics: false });
   const server = await startWebhookServer({
-    host: '127.0.0.1', port: 0, certDir: dir, injector: await loadInjector(), reloadPollMs: 0, logger: false, metrics, cache: false,
+    host: '127.0.0.1', port: 0, certDir: dir, injector: await loadInjector(), reloadPollMs: 0, metrics, cache: false,
     inject: () => {
       throw new Error('template istio-proxy.yaml: spread value is not a list');
     },

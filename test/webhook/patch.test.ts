@@ -1,12 +1,12 @@
 import t from 'tap';
 import fc from 'fast-check';
-import jsonPatch from 'fast-json-patch';
-import { applyPatch, type Operation } from 'rfc6902';
+import jsonPatch, { type Operation } from 'fast-json-patch';
 import { createRequire } from 'node:module';
 import { isDeepStrictEqual } from 'node:util';
 import { diff } from '../../webhook/patch.js';
 import { loadInjector, injectPod } from '../../inject/injector.js';
 import type { Pod } from '../../inject/types.js';
+import { applyJsonPatch } from './helpers.js';
 
 const require = createRequire(import.meta.url);
 const fixturePod = require('./fixture-pod.json') as Pod;
@@ -42,15 +42,14 @@ t.test('same operations as fast-json-patch compare() on generated documents', as
   t.pass('3000 generated pairs agree');
 });
 
-t.test('the patch turns the original into the target (applied by rfc6902)', async (t) => {
+t.test('the patch turns the original into the target (applied by fast-json-patch)', async (t) => {
   fc.assert(
     fc.property(fc.tuple(doc, doc), ([a, b]) => {
       const target = JSON.parse(JSON.stringify(b)) as unknown;
       const doc1 = JSON.parse(JSON.stringify(a)) as object;
       const ops = JSON.parse(JSON.stringify(diff(a as object, b as object))) as Operation[];
-      const results = applyPatch(doc1, ops);
       // key order is not part of JSON equality
-      return results.every((r) => r === null) && isDeepStrictEqual(doc1, target);
+      return applyJsonPatch(doc1, ops).length === 0 && isDeepStrictEqual(doc1, target);
     }),
     { numRuns: 2000 },
   );

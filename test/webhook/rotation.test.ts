@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { X509Certificate } from 'node:crypto';
 import https from 'node:https';
+import { pino } from 'pino';
 import { createCa, issueServingCert, validityFor, type PemPair } from '../../certs/x509.js';
 import { loadInjector } from '../../inject/injector.js';
 import { startWebhookServer } from '../../webhook/server.js';
@@ -65,8 +66,7 @@ t.test('rotation under load: a Secret-style swap, zero failed admissions, new co
     injector: await loadInjector(),
     reloadDebounceMs: 50,
     reloadPollMs: 0,
-    logger: { level: 'warn' },
-    logDestination: { write: (l: string) => void logs.push(JSON.parse(l) as Record<string, unknown>) },
+    log: pino({ level: 'warn' }, { write: (l: string) => void logs.push(JSON.parse(l) as Record<string, unknown>) }),
   });
   t.teardown(() => server.close());
 
@@ -142,7 +142,7 @@ t.test('files replaced by rename (ensureCerts --force) are picked up too', async
   const dir = await mkdtemp(join(tmpdir(), 'tandem-rotation-rename-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const r1 = await ensureCerts({ dir });
-  const server = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir: dir, injector: await loadInjector(), reloadDebounceMs: 50, reloadPollMs: 0, logger: false });
+  const server = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir: dir, injector: await loadInjector(), reloadDebounceMs: 50, reloadPollMs: 0 });
   t.teardown(() => server.close());
   t.equal((await call(server.url, '/healthz', undefined, { ca: r1.caPem })).peerSerial, r1.serving.info.serialNumber);
   const r2 = await ensureCerts({ dir, force: true });

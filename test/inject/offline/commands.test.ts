@@ -26,7 +26,7 @@ function tandem(args: string[], stdin?: string): Promise<{ code: number | null; 
 }
 
 t.before(() => {
-  if (!existsSync(join(root, 'dist/webhook/commands.js'))) throw new Error('dist/ is missing: run `npx tsc -p .` first');
+  if (!existsSync(join(root, 'dist/inject/offline/commands.js'))) throw new Error('dist/ is missing: run `npx tsc -p .` first');
 });
 
 t.test('tandem inject: multi-document files, other kinds pass through in order', async (t) => {

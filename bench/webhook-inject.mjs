@@ -22,13 +22,13 @@ const { values: args } = parseArgs({
 });
 const iterations = Number(args.iterations);
 const rounds = Number(args.rounds);
-const text = await readFile(new URL('test/webhook/server-fixture-pod.json', root), 'utf8');
+const text = await readFile(new URL('test/webhook/fixture-pod.json', root), 'utf8');
 
 async function build(base) {
   const dist = new URL('dist/', base);
-  const { loadInjector, injectPod } = await import(new URL('webhook/injector.js', dist).href);
-  const { createAdmitter } = await import(new URL('webhook/admission-answer.js', dist).href);
-  const { diff } = await import(new URL('webhook/admission-diff.js', dist).href);
+  const { loadInjector, injectPod } = await import(new URL('inject/injector.js', dist).href);
+  const { createAdmitter } = await import(new URL('webhook/answer.js', dist).href);
+  const { diff } = await import(new URL('webhook/patch.js', dist).href);
   const injector = await loadInjector();
   const admitter = createAdmitter({ injector, cache: false });
   const ctx = { namespace: { name: 'bookinfo' }, mode: 'webhook' };

@@ -41,7 +41,7 @@ const COUNTER = '__BENCH_COUNTER__';
  * as from the apiserver) or in a label value (every request also a new pod).
  */
 async function payload(at) {
-  const pod = JSON.parse(await readFile(new URL('test/webhook/server-fixture-pod.json', root), 'utf8'));
+  const pod = JSON.parse(await readFile(new URL('test/webhook/fixture-pod.json', root), 'utf8'));
   delete pod.metadata.namespace; // as the apiserver sends a ReplicaSet's pod
   if (at === 'label') pod.metadata.labels['bench-counter'] = COUNTER;
   return JSON.stringify({
@@ -64,7 +64,7 @@ async function payload(at) {
 // ---- child processes -------------------------------------------------------------------
 async function runTandem(certDir) {
   const { startWebhookServer } = await import(new URL('webhook/server.js', dist).href);
-  const { loadInjector } = await import(new URL('webhook/injector.js', dist).href);
+  const { loadInjector } = await import(new URL('inject/injector.js', dist).href);
   const server = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir, injector: await loadInjector(), reloadPollMs: 0, ...(process.env.TANDEM_BENCH_NO_LOG ? { logger: false } : {}), ...(process.env.TANDEM_BENCH_NO_CACHE ? { cache: false } : {}) });
   cacheStats = () => ({ hits: server.admitter.cache?.hits ?? 0, misses: server.admitter.cache?.misses ?? 0 });
   process.stdout.write(`READY ${server.port}\n`);

@@ -8,7 +8,7 @@ export const LOCAL_DNS_NAMES: readonly string[] = ['localhost'];
 export const LOCAL_IPS: readonly string[] = ['127.0.0.1'];
 
 export const DEFAULT_SERVICE = 'tandem-webhook';
-export const DEFAULT_NAMESPACE = 'tandem-system';
+export { DEFAULT_NAMESPACE } from '../common/names.js';
 
 /** File names inside a cert dir; the same keys a kubernetes.io/tls Secret (and cert-manager) uses. */
 export const CERT_FILES = {

@@ -14,11 +14,12 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError(false);
 
   const registrations = await Promise.all([
-    import('./serve-command.js'),
+    import('./commands.js'),
+    import('../inject/offline/commands.js'),
     import('../webhook/commands.js'),
-    import('../webhook/server-commands.js'),
     import('../certs/commands.js'),
     import('../control-plane/commands.js'),
+    import('../bootstrap/commands.js'),
   ]);
   for (const r of registrations) r.register(program);
   // `iptables` is dispatched by bin/tandem before this program loads; listed for --help.

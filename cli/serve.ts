@@ -2,14 +2,15 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import pino, { type Logger } from 'pino';
+import type { Logger as PinoLogger } from 'pino';
 import { DEFAULT_NAMESPACE, DEFAULT_SERVICE } from '../certs/names.js';
 import { UserError } from '../common/errors.js';
+import { createLogger } from '../common/logger.js';
 import { getMetrics } from '../common/metrics.js';
 import { DEFAULT_MONITORING_PORT, ReadinessGate, startMonitoringServer } from '../common/monitoring.js';
 import { createRegistry, kubernetesConfigured } from '../control-plane/registry/index.js';
 import { startControlPlane } from '../control-plane/server.js';
-import { loadInjector } from '../webhook/injector.js';
+import { loadInjector } from '../inject/injector.js';
 import { DEFAULT_WEBHOOK_PORT, startWebhookServer, type WebhookServer } from '../webhook/server.js';
 import type { ControlPlane } from '../control-plane/server.js';
 
@@ -54,7 +55,8 @@ export interface ServeOptions {
   drainDelayMs?: number;
   /** how often self-managed mode re-checks its Secret */
   certSyncMs?: number;
-  logger?: Logger;
+  /** default: createLogger('tandem') */
+  logger?: PinoLogger;
 }
 
 export interface RunningServe {
@@ -87,7 +89,7 @@ export function defaultCertMode(opts: Pick<ServeOptions, 'certMode' | 'certDir'>
 type Closer = { close(): Promise<void> | void };
 
 export async function serve(opts: ServeOptions): Promise<RunningServe> {
-  const log = opts.logger ?? pino({ name: 'tandem' }, pino.destination(2));
+  const log = opts.logger ?? createLogger('tandem', { batch: true });
   const inCluster = kubernetesConfigured();
   const host = opts.host ?? (inCluster ? '0.0.0.0' : '127.0.0.1');
   const stateDir = resolve(opts.stateDir);
@@ -98,7 +100,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
   const metrics = getMetrics();
 
   // Fail on bad config or templates before anything listens.
-  const injector = await loadInjector({ configPath: opts.config, templatesDir: opts.templates });
+  const injector = await loadInjector({ configPath: opts.config, templatesDir: opts.templates, controlPlaneNamespace: namespace });
 
   // Loaded once, when something needs the cluster (self-managed certificates, the Kubernetes registry).
   let kubeConfig: KubeConfig | undefined;
@@ -136,7 +138,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
       started.push({ close: () => sync.stop() });
     }
 
-    const webhook = await startWebhookServer({ host, port: opts.webhookPort ?? DEFAULT_WEBHOOK_PORT, certDir, injector, service, namespace, metrics });
+    const webhook = await startWebhookServer({ host, port: opts.webhookPort ?? DEFAULT_WEBHOOK_PORT, certDir, injector, log: log.child({ part: 'webhook' }), service, namespace, metrics });
     started.push(webhook);
     readiness.set('certificates', true);
 

@@ -23,3 +23,6 @@ export function isPort(p: number | string): boolean {
   const n = typeof p === 'number' ? p : /^[1-9][0-9]{0,4}$/.test(p) ? Number(p) : NaN;
   return Number.isInteger(n) && n >= 1 && n <= 65535;
 }
+
+/** The namespace tandem runs in unless told otherwise (`--namespace`, $POD_NAMESPACE). */
+export const DEFAULT_NAMESPACE = 'tandem-system';

@@ -1,23 +1,6 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { millisecondsArg as millis, portArg as port } from '../common/cli-options.js';
 import { UserError } from '../common/errors.js';
-
-function portList(value: string): number[] {
-  const list = value.split(',').filter((s) => s.trim() !== '').map((s) => port(s.trim()));
-  return list;
-}
-
-export interface BootstrapFlags {
-  podName?: string;
-  podNamespace?: string;
-  podIp?: string;
-  serviceAccount?: string;
-  xdsAddress?: string;
-  clusterId?: string;
-  meshId?: string;
-  appPorts?: number[];
-  output?: string;
-}
 
 export interface ControlPlaneFlags {
   host: string;
@@ -27,25 +10,8 @@ export interface ControlPlaneFlags {
   debounceMax?: number;
 }
 
-/** Registers `tandem bootstrap` and `tandem control-plane`. Actions import their modules lazily. */
+/** Registers `tandem control-plane`. Actions import their modules lazily. */
 export function register(program: Command): void {
-  program
-    .command('bootstrap')
-    .description('print the Envoy bootstrap (JSON) for a pod identity; flags default to the downward-API variables')
-    .option('--pod-name <name>', 'pod name (default $POD_NAME)')
-    .option('--pod-namespace <ns>', 'pod namespace (default $POD_NAMESPACE)')
-    .option('--pod-ip <ip>', 'pod IP (default $INSTANCE_IP)')
-    .option('--service-account <sa>', 'service account (default $SERVICE_ACCOUNT)')
-    .option('--xds-address <host:port>', 'tandem xDS server (default $XDS_ADDRESS or tandem-xds.tandem-system.svc:15010)')
-    .option('--cluster-id <id>', 'cluster id for node metadata')
-    .option('--mesh-id <id>', 'mesh id for node metadata')
-    .option('--app-ports <list>', 'comma-separated app container ports', portList)
-    .option('-o, --output <file>', 'write to FILE instead of stdout')
-    .action(async (flags: BootstrapFlags) => {
-      const { runBootstrap } = await import('./cli.js');
-      await runBootstrap(flags);
-    });
-
   program
     .command('control-plane')
     .description('run the xDS server alone (ADS, state of the world and incremental)')

@@ -1,8 +1,7 @@
 /**
  * The control plane's public surface, for `tandem serve` and embedding:
- * bootstrap rendering, service registries and the xDS server.
+ * service registries and the xDS server.
  */
-export { DEFAULT_XDS_ADDRESS, renderBootstrap, type SidecarBootstrapParams } from './bootstrap.js';
 export { createRegistry, kubernetesConfigured, type RegistryFactoryOptions } from './registry/index.js';
 export { createFileRegistry, parseRegistryFile, type FileRegistryOptions } from './registry/file.js';
 export {

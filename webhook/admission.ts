@@ -1,8 +1,8 @@
 import { UserError } from '../common/errors.js';
-import { diff } from './admission-diff.js';
-import { injectPod, type Injector } from './injector.js';
+import { diff } from './patch.js';
+import { injectPod, type Injector } from '../inject/injector.js';
 import type { AdmissionResult as AdmissionMetricResult } from '../common/metrics.js';
-import type { InjectionContext, InjectionOutcome, Pod } from './types.js';
+import type { InjectionContext, InjectionOutcome, Pod } from '../inject/types.js';
 
 /**
  * The pure half of the admission webhook: an AdmissionReview (already shape-checked by the

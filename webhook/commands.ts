@@ -1,38 +1,81 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
+import { DEFAULT_NAMESPACE, DEFAULT_SERVICE } from '../certs/names.js';
+import { portArg as port } from '../common/cli-options.js';
 
-/** Registers this area's subcommands. Actions import their modules lazily. */
+interface WebhookFlags {
+  port: number;
+  host: string;
+  certDir: string;
+  config?: string;
+  templates?: string;
+  service: string;
+  namespace: string;
+  monitoringPort: number;
+}
+
+/** How long SIGTERM waits for in-flight admissions before the process exits anyway. */
+const GRACE_MS = 10_000;
+
+/** Registers `tandem webhook`. Actions import their modules lazily. */
 export function register(program: Command): void {
-  const collect = (v: string, prev: string[]): string[] => [...prev, v];
-  const files = () => new Option('-f, --filename <file>', 'input file, "-" for stdin (repeatable)').argParser(collect).default([], 'none');
-
   program
-    .command('inject')
-    .description('inject the sidecar into every pod template of multi-document YAML (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, List); other kinds pass through')
-    .addOption(files())
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
-    .option('--config <file>', 'injector config YAML (default: embedded defaults)')
-    .option('--templates <dir>', 'directory overriding the shipped templates')
-    .action(async (opts: { filename: string[]; output: 'yaml' | 'json'; config?: string; templates?: string }) => {
-      const [{ loadInjector }, { injectFiles }] = await Promise.all([import('./injector.js'), import('./offline.js')]);
-      const injector = await loadInjector({ configPath: opts.config, templatesDir: opts.templates });
-      const { output, warnings } = await injectFiles(opts.filename, injector, opts.output);
-      for (const w of warnings) process.stderr.write(`tandem: warning: ${w}\n`);
-      process.stdout.write(output);
-    });
+    .command('webhook')
+    .description('run the sidecar-injection admission webhook alone (HTTPS, POST /inject)')
+    .option('--port <port>', 'HTTPS port', port, 15017)
+    .option('--host <addr>', 'listen address', '0.0.0.0')
+    .requiredOption('--cert-dir <dir>', 'directory with tls.crt and tls.key; watched, rotated files are picked up live')
+    .option('--config <file>', 'injector config (YAML)')
+    .option('--templates <dir>', 'directory overriding the shipped injection templates')
+    .option('--service <name>', 'webhook Service name the certificate should carry', DEFAULT_SERVICE)
+    .option('--namespace <ns>', "tandem's namespace: the webhook Service's, and never injected", process.env['POD_NAMESPACE'] ?? DEFAULT_NAMESPACE)
+    .option('--monitoring-port <port>', 'plain-HTTP /metrics, /healthz, /readyz', port, 15014)
+    .action(async (flags: WebhookFlags) => {
+      const [{ loadInjector }, { startWebhookServer }, { getMetrics }, { ReadinessGate, startMonitoringServer }, { createLogger }, { default: closeWithGrace }] = await Promise.all([
+        import('../inject/injector.js'),
+        import('./server.js'),
+        import('../common/metrics.js'),
+        import('../common/monitoring.js'),
+        import('../common/logger.js'),
+        import('close-with-grace'),
+      ]);
+      const log = createLogger('tandem-webhook', { batch: true });
 
-  program
-    .command('check-inject')
-    .description('explain, per workload, whether the webhook would inject it in a namespace with the given labels, and which rule decided')
-    .addOption(files())
-    .addOption(new Option('--namespace-labels <labels>', 'labels of the target namespace, k=v,k2=v2').default('', 'none, an unlabelled namespace'))
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
-    .option('--config <file>', 'injector config YAML (default: embedded defaults)')
-    .option('--templates <dir>', 'directory overriding the shipped templates')
-    .action(async (opts: { filename: string[]; namespaceLabels: string; output: 'text' | 'json'; config?: string; templates?: string }) => {
-      const [{ loadInjector }, { checkFiles, formatCheckResults, parseLabelList }] = await Promise.all([import('./injector.js'), import('./offline.js')]);
-      const labels = parseLabelList(opts.namespaceLabels);
-      const injector = await loadInjector({ configPath: opts.config, templatesDir: opts.templates });
-      const results = await checkFiles(opts.filename, injector, labels);
-      process.stdout.write(formatCheckResults(results, opts.output));
+      const injector = await loadInjector({
+        ...(flags.config !== undefined ? { configPath: flags.config } : {}),
+        ...(flags.templates !== undefined ? { templatesDir: flags.templates } : {}),
+        controlPlaneNamespace: flags.namespace,
+      });
+      const server = await startWebhookServer({
+        host: flags.host,
+        port: flags.port,
+        certDir: flags.certDir,
+        injector,
+        log,
+        service: flags.service,
+        namespace: flags.namespace,
+        metrics: getMetrics(),
+      });
+      // After the webhook: its certificates are loaded (a bad directory exits before anything listens).
+      const readiness = new ReadinessGate([]);
+      const monitoring = await startMonitoringServer({ host: flags.host, port: flags.monitoringPort, ready: readiness.check, metrics: getMetrics() }).catch(async (err: unknown) => {
+        await server.close();
+        throw err;
+      });
+      log.info({ url: `http://${flags.host}:${monitoring.port}` }, 'monitoring listening');
+      // Keep the process alive until a signal; close-with-grace drains in-flight admissions.
+      await new Promise<void>((resolve) => {
+        closeWithGrace({ delay: GRACE_MS, logger: log }, async ({ signal, err }) => {
+          if (err) {
+            log.error({ err }, 'internal error, stopping');
+            process.exitCode = 2;
+          } else {
+            log.info({ signal }, `${signal ?? 'stop'}, draining`);
+          }
+          readiness.drain();
+          await server.close();
+          await monitoring.close();
+          resolve();
+        });
+      });
     });
 }

@@ -10,15 +10,10 @@ import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-m
 import { Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
 import t, { type Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
-import { DEFAULT_XDS_ADDRESS } from '../../control-plane/bootstrap.js';
-import { DEFAULT_CONFIG } from '../../webhook/config.js';
-import {
-  injectionWebhooks,
-  matchesSelector,
-  matchingWebhook,
-  type LabelSelector,
-  type LabelSelectorRequirement,
-} from '../../webhook/selectors.js';
+import { DEFAULT_XDS_ADDRESS } from '../../bootstrap/sidecar.js';
+import { DEFAULT_CONFIG } from '../../inject/config.js';
+import { injectionWebhooks, matchingWebhook } from '../../inject/injection-webhooks.js';
+import { matchesSelector, type LabelSelector, type LabelSelectorRequirement } from '../../inject/selectors.js';
 import { conformancePath } from '../conformance.js';
 
 /**
@@ -35,7 +30,8 @@ const exec = promisify(execFile);
 const NAMESPACE = 'tandem-system';
 const IMAGE = 'ghcr.io/tandem-mesh/tandem:0.1.0';
 const MWC_NAME = 'tandem-sidecar-injector';
-const EXCLUDED_NAMESPACES = ['kube-system', 'kube-public', NAMESPACE];
+// Kubernetes' own namespaces and tandem's: the one never-injected list (inject/labels.ts), written out by hand here.
+const EXCLUDED_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage', NAMESPACE];
 const WEBHOOK_NAMES = [
   'rev.namespace.sidecar-injector.istio.io',
   'rev.object.sidecar-injector.istio.io',
@@ -328,10 +324,10 @@ function checkWebhook(t: Tap, b: Build): Obj {
     }
   }
 
-  // The selectors are the ones `tandem check-inject` reasons with (webhook/selectors.ts),
+  // The selectors are the ones `tandem check-inject` reasons with (inject/injection-webhooks.ts),
   // plus the namespace exclusion, unless that module already carries it.
   const shared = injectionWebhooks('default');
-  t.same(shared.map((h) => h.name), WEBHOOK_NAMES, 'webhook/selectors.ts lists the same webhooks, in order');
+  t.same(shared.map((h) => h.name), WEBHOOK_NAMES, 'inject/injection-webhooks.ts lists the same webhooks, in order');
   for (const [i, h] of hooks.entries()) {
     const s = shared[i];
     if (!s) continue;
@@ -339,10 +335,10 @@ function checkWebhook(t: Tap, b: Build): Obj {
     if (!expectedNs.some((r) => r.key === EXCLUSION.key)) expectedNs.push(EXCLUSION);
     const nsSel = h.namespaceSelector as LabelSelector;
     const objSel = h.objectSelector as LabelSelector;
-    t.same(nsSel.matchLabels ?? {}, s.namespaceSelector.matchLabels ?? {}, `${h.name}: namespace matchLabels as in selectors.ts`);
-    t.ok(sameRequirements(nsSel.matchExpressions ?? [], expectedNs), `${h.name}: namespaceSelector as in selectors.ts`, { found: nsSel, expected: expectedNs });
-    t.same(objSel.matchLabels ?? {}, s.objectSelector.matchLabels ?? {}, `${h.name}: object matchLabels as in selectors.ts`);
-    t.ok(sameRequirements(objSel.matchExpressions ?? [], s.objectSelector.matchExpressions ?? []), `${h.name}: objectSelector as in selectors.ts`, { found: objSel, expected: s.objectSelector });
+    t.same(nsSel.matchLabels ?? {}, s.namespaceSelector.matchLabels ?? {}, `${h.name}: namespace matchLabels as in injection-webhooks.ts`);
+    t.ok(sameRequirements(nsSel.matchExpressions ?? [], expectedNs), `${h.name}: namespaceSelector as in injection-webhooks.ts`, { found: nsSel, expected: expectedNs });
+    t.same(objSel.matchLabels ?? {}, s.objectSelector.matchLabels ?? {}, `${h.name}: object matchLabels as in injection-webhooks.ts`);
+    t.ok(sameRequirements(objSel.matchExpressions ?? [], s.objectSelector.matchExpressions ?? []), `${h.name}: objectSelector as in injection-webhooks.ts`, { found: objSel, expected: s.objectSelector });
   }
   return mwc;
 }

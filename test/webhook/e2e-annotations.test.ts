@@ -2,17 +2,17 @@ import t, { type Test } from 'tap';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyPatch, type Operation } from 'rfc6902';
+import type { Operation } from 'fast-json-patch';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { ensureCerts } from '../../certs/ensure.js';
-import { loadInjector } from '../../webhook/injector.js';
+import { loadInjector } from '../../inject/injector.js';
 import { startWebhookServer, type WebhookServer } from '../../webhook/server.js';
-import { podProblems } from './helpers.js';
-import { call, review } from './server-helpers.js';
+import { podProblems } from '../inject/helpers.js';
+import { applyJsonPatch, call, review } from './helpers.js';
 
 /**
  * One pod per annotation family through the real admission path: HTTPS with only the CA
- * trusted, the patch applied by rfc6902 (not fast-json-patch), the result checked against the
+ * trusted, the patch applied by fast-json-patch (not tandem's own diff), the result checked against the
  * strict pod schema and kubernetes-models. The expected values are Istio's documented
  * behaviour for each annotation, written out by hand.
  */
@@ -28,7 +28,7 @@ t.before(async () => {
   certDir = await mkdtemp(join(tmpdir(), 'tandem-e2e-'));
   await ensureCerts({ dir: certDir });
   ca = await readFile(join(certDir, 'ca.crt'), 'utf8');
-  server = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir, injector: await loadInjector(), logger: false });
+  server = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir, injector: await loadInjector() });
 });
 t.teardown(async () => {
   await server.close();
@@ -54,7 +54,7 @@ async function admit(t: Test, p: V1Pod): Promise<{ answer: Answer; result: V1Pod
   const result = structuredClone(p);
   if (answer.response.patch) {
     const ops = JSON.parse(Buffer.from(answer.response.patch, 'base64').toString('utf8')) as Operation[];
-    t.same(applyPatch(result, ops).filter((e) => e !== null).map(String), [], 'rfc6902 applies every operation');
+    t.same(applyJsonPatch(result, ops), [], 'fast-json-patch applies every operation');
     t.same(podProblems(result), [], 'strict schema and kubernetes-models accept the injected pod');
   }
   return { answer, result };

@@ -1,52 +1,96 @@
-import { readFileSync } from 'node:fs';
-import { Ajv } from 'ajv';
-import { Pod as PodModel } from 'kubernetes-models/v1';
-import { injectPod, loadInjector, type Injector } from '../../webhook/injector.js';
-import type { Pod } from '../../webhook/types.js';
-import { mapPods, type KubeObject } from '../../webhook/workloads.js';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import jsonPatch, { type Operation } from 'fast-json-patch';
 
-import { CONFORMANCE } from '../conformance.js';
+export const SERVICE_DNS = 'tandem-webhook.tandem-system.svc';
 
-export { CONFORMANCE };
-export const ISTIO_INJECT = `${CONFORMANCE}/istio-inject`;
-
-const podSchema = JSON.parse(readFileSync(`${CONFORMANCE}/k8s-schemas/pod-v1.json`, 'utf8')) as object;
-const ajv = new Ajv({ allErrors: true, strict: false });
-const validatePodSchema = ajv.compile(podSchema);
-
-/** Strict JSON schema (no unknown fields) and the Kubernetes OpenAPI rules; returns problems, empty when valid. */
-export function podProblems(pod: Pod): string[] {
-  const asPod = { apiVersion: 'v1', kind: 'Pod', ...JSON.parse(JSON.stringify(pod)) } as Record<string, unknown>;
-  const problems: string[] = [];
-  if (!validatePodSchema(asPod)) {
-    for (const e of validatePodSchema.errors ?? []) problems.push(`schema: ${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
-  }
-  try {
-    new PodModel(asPod as ConstructorParameters<typeof PodModel>[0]).validate();
-  } catch (err) {
-    problems.push(`kubernetes-models: ${(err as Error).message}`);
-  }
-  return problems;
+export interface CallResult {
+  status: number;
+  body: string;
+  json: unknown;
+  /** serial number of the certificate the server presented on this connection */
+  peerSerial: string;
 }
 
-let defaultInjector: Promise<Injector> | undefined;
-export function injector(config?: unknown): Promise<Injector> {
-  if (config === undefined) return (defaultInjector ??= loadInjector());
-  return loadInjector({ config });
+export interface CallOptions {
+  ca: string | Buffer;
+  method?: string;
+  contentType?: string | null;
+  servername?: string;
+  agent?: https.Agent | false;
 }
 
-export const manual = (namespace = 'default') => ({ namespace: { name: namespace }, mode: 'manual' as const });
-
-/** Injects every pod site of a document the way `tandem inject` does. */
-export function injectObject(o: KubeObject, inj: Injector): KubeObject {
-  return mapPods(o, (site) => injectPod(site.pod, { ...manual(site.namespace ?? 'default'), workload: site.workload }, inj).pod);
+/** Calls the webhook as the apiserver does: HTTPS, only the caBundle trusted, the Service DNS name verified. */
+export function call(url: string, path: string, body: string | undefined, opts: CallOptions): Promise<CallResult> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = {};
+    if (opts.contentType !== null) headers['content-type'] = opts.contentType ?? 'application/json';
+    const req = https.request(new URL(path, url), {
+      method: opts.method ?? (body === undefined ? 'GET' : 'POST'),
+      ca: opts.ca,
+      servername: opts.servername ?? SERVICE_DNS,
+      agent: opts.agent ?? false,
+      headers,
+    }, (res) => {
+      const socket = res.socket as TLSSocket;
+      const peerSerial = socket.getPeerCertificate().serialNumber;
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (data += c));
+      res.on('end', () => {
+        let json: unknown;
+        try {
+          json = JSON.parse(data);
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, body: data, json, peerSerial });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
-export function basicPod(extra: { labels?: Record<string, string>; annotations?: Record<string, string> } = {}): Pod {
+export interface ReviewOptions {
+  apiVersion?: string;
+  uid?: string;
+  namespace?: string;
+  kind?: { group: string; version: string; kind: string };
+}
+
+export function review(object: unknown, opts: ReviewOptions = {}): Record<string, unknown> {
   return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: 'web', namespace: 'shop', ...(extra.labels ? { labels: extra.labels } : {}), ...(extra.annotations ? { annotations: extra.annotations } : {}) },
-    spec: { containers: [{ name: 'app', image: 'shop/web:1', ports: [{ containerPort: 8080, name: 'http' }] }] },
+    apiVersion: opts.apiVersion ?? 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: opts.uid ?? 'b6f1c7e2-5a3d-4c7e-9d8f-0a1b2c3d4e5f',
+      kind: opts.kind ?? { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      requestKind: opts.kind ?? { group: '', version: 'v1', kind: 'Pod' },
+      requestResource: { group: '', version: 'v1', resource: 'pods' },
+      namespace: opts.namespace ?? 'bookinfo',
+      operation: 'CREATE',
+      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', groups: ['system:serviceaccounts', 'system:authenticated'] },
+      object,
+      oldObject: null,
+      dryRun: false,
+      options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
+    },
   };
+}
+
+/**
+ * Applies an RFC 6902 patch in place with fast-json-patch (independent of tandem's own diff in
+ * webhook/patch.ts), validating every operation against the document; returns the errors, [] when
+ * every operation applied.
+ */
+export function applyJsonPatch(doc: object, ops: unknown): string[] {
+  try {
+    jsonPatch.applyPatch(doc, ops as Operation[], true, true);
+    return [];
+  } catch (err) {
+    return [String(err)];
+  }
 }

@@ -4,19 +4,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import https from 'node:https';
-import { applyPatch, type Operation } from 'rfc6902';
+import { pino } from 'pino';
+import type { Operation } from 'fast-json-patch';
 import { Ajv } from 'ajv';
 import { Pod as PodModel } from 'kubernetes-models/v1/Pod';
 import { ensureCerts } from '../../certs/ensure.js';
-import { loadInjector } from '../../webhook/injector.js';
+import { loadInjector } from '../../inject/injector.js';
 import { startWebhookServer, type WebhookServer } from '../../webhook/server.js';
 import { UserError } from '../../common/errors.js';
-import { call, review, SERVICE_DNS } from './server-helpers.js';
+import { applyJsonPatch, call, review, SERVICE_DNS } from './helpers.js';
 import { conformancePath } from '../conformance.js';
 
 const require = createRequire(import.meta.url);
 const podSchema = require(conformancePath('k8s-schemas', 'pod-v1.json')) as object;
-const fixturePod = require('./server-fixture-pod.json') as Record<string, unknown>;
+const fixturePod = require('./fixture-pod.json') as Record<string, unknown>;
 const validatePod = new Ajv({ strict: true, allErrors: true, allowUnionTypes: true }).compile(podSchema);
 
 interface AdmissionAnswer {
@@ -33,11 +34,10 @@ function decodePatch(answer: AdmissionAnswer): Operation[] {
   return JSON.parse(Buffer.from(answer.response.patch ?? '', 'base64').toString('utf8')) as Operation[];
 }
 
-/** Applies the patch with rfc6902 (independent of fast-json-patch) and fails on any operation error. */
+/** Applies the patch with fast-json-patch (independent of tandem's diff) and fails on any operation error. */
 function patched(t: Test, original: unknown, answer: AdmissionAnswer): Record<string, unknown> {
   const doc = clone(original) as Record<string, unknown>;
-  const results = applyPatch(doc, decodePatch(answer));
-  t.same(results.filter((r) => r !== null).map(String), [], 'every patch operation applies');
+  t.same(applyJsonPatch(doc, decodePatch(answer)), [], 'every patch operation applies');
   return doc;
 }
 
@@ -55,7 +55,7 @@ t.before(async () => {
     port: 0,
     certDir,
     injector: await loadInjector(),
-    logDestination: { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) },
+    log: pino({}, { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) }),
   });
 });
 t.teardown(async () => {
@@ -235,7 +235,7 @@ t.test('injector failures: UserError denies, anything else allows unchanged with
     port: 0,
     certDir: dir,
     injector: await loadInjector(),
-    logDestination: { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) },
+    log: pino({}, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }),
     // This stub answers the same pod differently over time, which a real injector never does.
     cache: false,
     inject: () => {

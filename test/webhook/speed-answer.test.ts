@@ -3,12 +3,12 @@ import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import jsonpatch from 'fast-json-patch';
 import { UserError } from '../../common/errors.js';
-import { createAdmitter } from '../../webhook/admission-answer.js';
+import { createAdmitter } from '../../webhook/answer.js';
 import { base64 } from '../../webhook/admission.js';
-import { injectPod, loadInjector, type Injector } from '../../webhook/injector.js';
-import { podSites, type KubeObject } from '../../webhook/workloads.js';
-import type { Pod } from '../../webhook/types.js';
-import { ISTIO_INJECT } from './helpers.js';
+import { injectPod, loadInjector, type Injector } from '../../inject/injector.js';
+import { podSites, type KubeObject } from '../../inject/offline/workloads.js';
+import type { Pod } from '../../inject/types.js';
+import { ISTIO_INJECT } from '../inject/helpers.js';
 
 /**
  * The admission answer is built by hand for speed (admission-answer.ts, admission.ts); these

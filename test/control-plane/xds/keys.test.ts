@@ -1,20 +1,20 @@
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
 import t from 'tap';
-import { silentLogger } from '../../common/logger.js';
-import { decodeToJson } from '../../control-plane/proto/decode.js';
-import type { Service } from '../../control-plane/registry/types.js';
-import { ResourceBuilder } from '../../control-plane/xds/cache/generation.js';
-import { declaredInputs, inputKey, projectProxy, scopeKey } from '../../control-plane/xds/cache/keys.js';
-import type { ResourceMap } from '../../control-plane/xds/cache/resource.js';
-import { subscription } from '../../control-plane/xds/cache/subscription.js';
-import type { ProxyInfo } from '../../control-plane/xds/proxy.js';
-import { AdsContext } from '../../control-plane/xds/server/context.js';
-import { inboundClusters } from '../../control-plane/xds/translate/clusters.js';
-import { DEFAULT_TRANSLATE_OPTIONS as O, MESSAGE_TYPES, type XdsType } from '../../control-plane/xds/translate/common.js';
-import { PROXY_GENERATORS, PROXY_INPUTS, type ProxyInput } from '../../control-plane/xds/translate/generators.js';
-import { inboundListener, outboundListener } from '../../control-plane/xds/translate/listeners.js';
-import { sidecarRouteConfigs } from '../../control-plane/xds/translate/routes.js';
+import { silentLogger } from '../../../common/logger.js';
+import { decodeToJson } from '../../../control-plane/proto/decode.js';
+import type { Service } from '../../../control-plane/registry/types.js';
+import { ResourceBuilder } from '../../../control-plane/xds/cache/generation.js';
+import { declaredInputs, inputKey, projectProxy, scopeKey } from '../../../control-plane/xds/cache/keys.js';
+import type { ResourceMap } from '../../../control-plane/xds/cache/resource.js';
+import { subscription } from '../../../control-plane/xds/cache/subscription.js';
+import type { ProxyInfo } from '../../../control-plane/xds/proxy.js';
+import { AdsContext } from '../../../control-plane/xds/server/context.js';
+import { inboundClusters } from '../../../control-plane/xds/translate/clusters.js';
+import { DEFAULT_TRANSLATE_OPTIONS as O, MESSAGE_TYPES, type XdsType } from '../../../control-plane/xds/translate/common.js';
+import { PROXY_GENERATORS, PROXY_INPUTS, type ProxyInput } from '../../../control-plane/xds/translate/generators.js';
+import { inboundListener, outboundListener } from '../../../control-plane/xds/translate/listeners.js';
+import { sidecarRouteConfigs } from '../../../control-plane/xds/translate/routes.js';
 
 /**
  * Sharing keys are derived from what each generator declares it reads

@@ -1,10 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
-import type { Logger } from '../../common/logger.js';
-import { StaticRegistry, type Service } from '../../control-plane/registry/types.js';
-import { registerXds } from '../../control-plane/xds/server/register.js';
-import { names, RawAds, sidecarNode, URL as TYPE, waitFor } from './ads-client.js';
-import { addEcho, echoClient, say } from './helpers.js';
+import type { Logger } from '../../../common/logger.js';
+import { StaticRegistry, type Service } from '../../../control-plane/registry/types.js';
+import { registerXds } from '../../../control-plane/xds/server/register.js';
+import { names, RawAds, sidecarNode, URL as TYPE, waitFor } from '../ads-client.js';
+import { addEcho, echoClient, say } from '../helpers.js';
 
 /** registerXds on a gRPC server the caller owns: another service shares its port, and closing xDS leaves that service up. */
 

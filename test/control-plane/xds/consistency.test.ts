@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import t from 'tap';
-import type { PortProtocol, Service } from '../../control-plane/registry/types.js';
-import { edsNames, inconsistencies, proxyResources, rdsNames } from '../../control-plane/xds/cache/consistency.js';
-import { ResourceBuilder } from '../../control-plane/xds/cache/generation.js';
-import type { ProxyInfo } from '../../control-plane/xds/proxy.js';
-import { DEFAULT_TRANSLATE_OPTIONS as O } from '../../control-plane/xds/translate/common.js';
+import type { PortProtocol, Service } from '../../../control-plane/registry/types.js';
+import { edsNames, inconsistencies, proxyResources, rdsNames } from '../../../control-plane/xds/cache/consistency.js';
+import { ResourceBuilder } from '../../../control-plane/xds/cache/generation.js';
+import type { ProxyInfo } from '../../../control-plane/xds/proxy.js';
+import { DEFAULT_TRANSLATE_OPTIONS as O } from '../../../control-plane/xds/translate/common.js';
 
 /**
  * go-control-plane's Snapshot.Consistent, for what each proxy can be sent: every

@@ -38,6 +38,10 @@ t.test('xDS and another gRPC service on one server and port', async (t) => {
   const cds2 = await ads.next();
   t.ok(names(cds2).includes('outbound|9080||details.shop.svc.cluster.local'), 'pushes follow the registry');
   t.same(errors, [], 'the debug consistency assertion found nothing');
+  const generations = xds.stats().generations;
+  xds.push();
+  t.ok(await waitFor(() => xds.stats().generations === generations + 1), 'push() rebuilds after the debounce');
+  t.ok(await ads.quiet(200), 'and sends nothing when nothing changed for the proxy');
 
   xds.close();
   t.ok(await waitFor(() => ads.ended || ads.error !== undefined), 'closing xDS ends its streams');

@@ -103,13 +103,14 @@ async function childTandem() {
 
 async function childBaseline() {
   // Pre-encode tandem's own responses (not timed), then serve them as canned bytes.
-  const { ResourceBuilder } = await import(new URL('xds/resources.js', dist).href);
-  const { AdsContext, subscription } = await import(new URL('xds/context.js', dist).href);
-  const { DEFAULT_TRANSLATE_OPTIONS } = await import(new URL('xds/translate.js', dist).href);
+  const { ResourceBuilder } = await import(new URL('xds/cache/generation.js', dist).href);
+  const { subscription } = await import(new URL('xds/cache/subscription.js', dist).href);
+  const { AdsContext } = await import(new URL('xds/server/context.js', dist).href);
+  const { DEFAULT_TRANSLATE_OPTIONS } = await import(new URL('xds/translate/common.js', dist).href);
   const builder = new ResourceBuilder(DEFAULT_TRANSLATE_OPTIONS);
   const gen = builder.build({ services: services() });
   const ctx = new AdsContext(gen, { debug() {}, info() {}, warn() {}, error() {} }, undefined);
-  const proxy = { id: 'x', namespace: 'ns-0', appPorts: [8080], userAgent: '' };
+  const proxy = { id: 'x', namespace: 'ns-0', labels: {}, ips: [], appPorts: [8080], userAgent: '' };
   const body = (type, wildcard, names) => ctx.responseBody(gen, type, ctx.resolve(gen, proxy, type, subscription(wildcard, names)));
   const canned = {
     [URLS.cluster]: body('cluster', true, []),
@@ -125,11 +126,12 @@ async function childBaseline() {
   let changes = 0;
   const { default: protobuf } = await import('protobufjs');
   const Req = (await import(new URL('proto/root.js', dist).href)).messageType('envoy.service.discovery.v3.DiscoveryRequest');
+  const { DISCOVERY_RESPONSE, lengthDelimitedKey } = await import(new URL('proto/wire.js', dist).href);
   const calls = new Set();
   let nonce = 0;
   const withNonce = (b) => {
     const w = protobuf.Writer.create();
-    w.uint32(42).string(String(++nonce));
+    w.uint32(lengthDelimitedKey(DISCOVERY_RESPONSE.nonce)).string(String(++nonce));
     return Buffer.concat([b, w.finish()]);
   };
   const server = new grpc.Server({ 'grpc.max_send_message_length': -1 });

@@ -47,6 +47,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let closed: Promise<void> | undefined;
   return {
     port,
+    push: xds.push,
     stats: xds.stats,
     proxies: xds.proxies,
     close: () => {

@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs';
-import { envoyRoot, messageType } from './root.js';
+import { envoyRoot, fullName, messageType } from './root.js';
 import { DISCOVERY_REQUEST as REQUEST, fieldOfKey } from './wire.js';
 
 /**
@@ -8,10 +8,6 @@ import { DISCOVERY_REQUEST as REQUEST, fieldOfKey } from './wire.js';
  * tests can check served resources with the strict checker.
  */
 type Obj = Record<string, unknown>;
-
-function fullName(t: protobuf.ReflectionObject): string {
-  return t.fullName.startsWith('.') ? t.fullName.slice(1) : t.fullName;
-}
 
 function durationJson(o: Obj): string {
   const s = Number(o['seconds'] ?? 0);

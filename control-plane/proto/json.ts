@@ -1,5 +1,7 @@
 import protobuf from 'protobufjs';
-import { envoyRoot, messageType } from './root.js';
+import { isObject } from '../../common/objects.js';
+import { memo } from '../memo.js';
+import { envoyRoot, fullName, messageType } from './root.js';
 
 /**
  * A strict reading of proto3 JSON (the form Envoy parses from `--config-yaml` and
@@ -56,35 +58,27 @@ const INT_RANGES: Record<string, [number, number]> = {
 };
 const LONG_TYPES = new Set(['int64', 'sint64', 'sfixed64', 'uint64', 'fixed64']);
 
+/** A JSON object; bytes (Uint8Array) are not one. */
 function isPlainObject(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+  return isObject(v) && !(v instanceof Uint8Array);
 }
 
-// protobufjs recomputes fullName by walking parents on every access; the walk is hot.
-const names = new WeakMap<protobuf.ReflectionObject, string>();
-
-function fullName(t: protobuf.ReflectionObject): string {
-  let n = names.get(t);
-  if (n === undefined) {
-    n = t.fullName.startsWith('.') ? t.fullName.slice(1) : t.fullName;
-    names.set(t, n);
-  }
-  return n;
-}
-
-const anyTypes = new Map<string, protobuf.Type | null>();
+// `@type` names come from the input, so the memo is bounded; unknown names are remembered too (as null)
+const anyTypes = memo<string, { type: protobuf.Type | null }>();
 
 function anyType(name: string): protobuf.Type | null {
   let t = anyTypes.get(name);
   if (t === undefined) {
+    let type: protobuf.Type | null;
     try {
-      t = envoyRoot().lookupType(name);
+      type = envoyRoot().lookupType(name);
     } catch {
-      t = null;
+      type = null;
     }
+    t = { type };
     anyTypes.set(name, t);
   }
-  return t;
+  return t.type;
 }
 
 interface PresenceRule {

@@ -22,3 +22,16 @@ export function messageType(name: string): protobuf.Type {
 }
 
 export const TYPE_PREFIX = 'type.googleapis.com/';
+
+// protobufjs recomputes fullName by walking parents on every access; the walk is hot.
+const names = new WeakMap<protobuf.ReflectionObject, string>();
+
+/** A type's full name without the leading dot, e.g. `google.protobuf.Any`. */
+export function fullName(t: protobuf.ReflectionObject): string {
+  let n = names.get(t);
+  if (n === undefined) {
+    n = t.fullName.startsWith('.') ? t.fullName.slice(1) : t.fullName;
+    names.set(t, n);
+  }
+  return n;
+}

@@ -24,12 +24,16 @@ function loadEcho(): { service: grpc.ServiceDefinition; Client: EchoClientCtor }
   return { service: pkg.tandem.test.Echo.service, Client: pkg.tandem.test.Echo };
 }
 
-export async function startEcho(name: string): Promise<EchoServer> {
-  const { service } = loadEcho();
-  const server = new grpc.Server();
-  server.addService(service, {
+/** Adds the Echo service, answering as `name`, to a server. */
+export function addEcho(server: grpc.Server, name: string): void {
+  server.addService(loadEcho().service, {
     Say: (call: grpc.ServerUnaryCall<{ message: string }, EchoReply>, cb: grpc.sendUnaryData<EchoReply>) => cb(null, { message: call.request.message, server: name }),
   });
+}
+
+export async function startEcho(name: string): Promise<EchoServer> {
+  const server = new grpc.Server();
+  addEcho(server, name);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );

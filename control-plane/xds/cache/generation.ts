@@ -5,7 +5,7 @@ import type { ProxyInfo } from '../proxy.js';
 import { MESSAGE_TYPES, resourceName, type Json, type TranslateOptions, type XdsType } from '../translate/common.js';
 import { MESH_RESOURCES, PROXY_GENERATORS, SERVICE_PORT_GENERATORS, type ProxyGenerator, type ProxyInput } from '../translate/generators.js';
 import { generatorsOf, inputKey, projectProxy, registryKey, viewKey, type ProxyInputs } from './keys.js';
-import { memo } from './memo.js';
+import { memo } from '../../memo.js';
 import { emptySet, makeResource, resourceOfBytes, sameMembers, type Resource, type ResourceSet } from './resource.js';
 import { encodeRouteConfig, VirtualHostCache } from './vhosts.js';
 

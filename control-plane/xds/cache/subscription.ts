@@ -1,4 +1,4 @@
-import { memo } from './memo.js';
+import { memo } from '../../memo.js';
 
 /** A subscription as streams hold it; `key` identifies equal subscriptions (same names, same wildcard). */
 export interface Subscription {

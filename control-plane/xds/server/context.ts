@@ -1,5 +1,7 @@
 import protobuf from 'protobufjs';
+import type { LRUCache } from 'lru-cache';
 import type { Logger } from '../../../common/logger.js';
+import { memo } from '../../memo.js';
 import { DISCOVERY_RESPONSE, lengthDelimitedKey } from '../../proto/wire.js';
 import type { Generation } from '../cache/generation.js';
 import { scopeKey } from '../cache/keys.js';
@@ -61,7 +63,8 @@ export class AdsContext {
   private current: Generation;
   // generation -> "type|view" -> subscription key -> set; the subscription key is the
   // interned string of a Subscription (thousands of EDS names), never concatenated
-  private readonly resolved = new WeakMap<Generation, Map<string, Map<string, ResourceMap>>>();
+  // (bounded per generation: scopes and subscriptions come from the proxies' requests)
+  private readonly resolved = new WeakMap<Generation, LRUCache<string, LRUCache<string, ResourceMap>>>();
   private readonly diffs = new WeakMap<ResourceMap, WeakMap<ResourceMap, ResourceMap>>();
   private readonly sames = new WeakMap<ResourceMap, WeakMap<ResourceMap, boolean>>();
   private readonly responses = new WeakMap<ResourceMap, SharedResponse>();
@@ -91,13 +94,13 @@ export class AdsContext {
   resolve(gen: Generation, proxy: ProxyInfo, type: XdsType, sub: Subscription): ResourceMap {
     let perGen = this.resolved.get(gen);
     if (!perGen) {
-      perGen = new Map();
+      perGen = memo();
       this.resolved.set(gen, perGen);
     }
     const outer = `${type}|${scopeKey(type, proxy)}`;
     let perView = perGen.get(outer);
     if (!perView) {
-      perView = new Map();
+      perView = memo();
       perGen.set(outer, perView);
     }
     const hit = perView.get(sub.key);

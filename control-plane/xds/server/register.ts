@@ -28,6 +28,12 @@ export interface XdsOptions {
 
 /** The xDS services registered on a gRPC server. */
 export interface XdsHandle {
+  /**
+   * Rebuilds from the registry's current snapshot after the debounce, as a registry
+   * change does: for inputs that change outside the registry (Istio config, later).
+   * Proxies are sent only what changed for them.
+   */
+  push(): void;
   /** ends the open streams and stops watching the registry (the registry itself and the gRPC server stay open) */
   close(): void;
   stats(): XdsStats;
@@ -147,6 +153,11 @@ export function registerXds(server: grpc.Server, opts: XdsOptions): XdsHandle {
 
   let closed = false;
   return {
+    push: () => {
+      if (closed) return;
+      latest = opts.registry.snapshot();
+      debouncer.trigger();
+    },
     stats: () => ({ ...ctx.stats }),
     proxies: () => [...streams].map((s) => s.stream.status()),
     close: () => {

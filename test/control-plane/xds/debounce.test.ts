@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Debouncer } from '../../control-plane/xds/server/debounce.js';
+import { Debouncer } from '../../../control-plane/xds/server/debounce.js';
 
 /** A manual clock and timer queue, so the test checks the policy without real waiting. */
 function fakeTime() {

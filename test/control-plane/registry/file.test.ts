@@ -2,11 +2,11 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { UserError } from '../../common/errors.js';
-import { createFileRegistry, parseRegistryFile } from '../../control-plane/registry/file.js';
-import { createRegistry } from '../../control-plane/registry/index.js';
-import type { Logger } from '../../common/logger.js';
-import type { RegistrySnapshot } from '../../control-plane/registry/types.js';
+import { UserError } from '../../../common/errors.js';
+import { createFileRegistry, parseRegistryFile } from '../../../control-plane/registry/file.js';
+import { createRegistry } from '../../../control-plane/registry/index.js';
+import type { Logger } from '../../../common/logger.js';
+import type { RegistrySnapshot } from '../../../control-plane/registry/types.js';
 
 const SAMPLE = `
 services:

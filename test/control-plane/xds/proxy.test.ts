@@ -1,5 +1,5 @@
 import t from 'tap';
-import { proxyFromNode } from '../../control-plane/xds/proxy.js';
+import { proxyFromNode } from '../../../control-plane/xds/proxy.js';
 
 t.test('proxy identity from the xDS node', async (t) => {
   t.same(proxyFromNode({ id: 'sidecar~10.0.0.5~app-1.shop~shop.svc.cluster.local', user_agent_name: 'envoy' }), {

@@ -1,14 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
 import t, { type Test } from 'tap';
-import { decodeDiscoveryRequest, decodeToJson, RAW_NAMES } from '../../control-plane/proto/decode.js';
-import { encodeProtoJson } from '../../control-plane/proto/json.js';
-import { StaticRegistry, type Service } from '../../control-plane/registry/types.js';
-import { startControlPlane, type ControlPlane } from '../../control-plane/server.js';
-import { ResourceBuilder } from '../../control-plane/xds/cache/generation.js';
-import { encodeRouteConfig, VirtualHostCache } from '../../control-plane/xds/cache/vhosts.js';
-import { DEFAULT_TRANSLATE_OPTIONS } from '../../control-plane/xds/translate/common.js';
-import { sidecarRouteConfigs } from '../../control-plane/xds/translate/routes.js';
-import { sidecarNode, URL, waitFor, type J } from './ads-client.js';
+import { decodeDiscoveryRequest, decodeToJson, RAW_NAMES } from '../../../control-plane/proto/decode.js';
+import { encodeProtoJson } from '../../../control-plane/proto/json.js';
+import { StaticRegistry, type Service } from '../../../control-plane/registry/types.js';
+import { startControlPlane, type ControlPlane } from '../../../control-plane/server.js';
+import { ResourceBuilder } from '../../../control-plane/xds/cache/generation.js';
+import { encodeRouteConfig, VirtualHostCache } from '../../../control-plane/xds/cache/vhosts.js';
+import { DEFAULT_TRANSLATE_OPTIONS } from '../../../control-plane/xds/translate/common.js';
+import { sidecarRouteConfigs } from '../../../control-plane/xds/translate/routes.js';
+import { sidecarNode, URL, waitFor, type J } from '../ads-client.js';
 
 /**
  * Responses are encoded once and shared by every stream sent the same set; these tests

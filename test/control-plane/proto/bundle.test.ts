@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
 import t from 'tap';
-import { decodeToJson } from '../../control-plane/proto/decode.js';
-import { BUNDLE_FILE, generateBundle } from '../../control-plane/proto/generate.js';
-import { checkProtoJson, encodeProtoJson } from '../../control-plane/proto/json.js';
-import { envoyRoot, messageType } from '../../control-plane/proto/root.js';
-import { FIELDS, fieldOfKey, LENGTH_DELIMITED, lengthDelimitedKey } from '../../control-plane/proto/wire.js';
+import { decodeToJson } from '../../../control-plane/proto/decode.js';
+import { BUNDLE_FILE, generateBundle } from '../../../control-plane/proto/generate.js';
+import { checkProtoJson, encodeProtoJson } from '../../../control-plane/proto/json.js';
+import { envoyRoot, messageType } from '../../../control-plane/proto/root.js';
+import { FIELDS, fieldOfKey, LENGTH_DELIMITED, lengthDelimitedKey } from '../../../control-plane/proto/wire.js';
 
 t.test('the committed Envoy protos bundle is what the generator makes from @grpc/grpc-js-xds (npm run gen:envoy-protos)', async (t) => {
   const committed = readFileSync(BUNDLE_FILE, 'utf8');

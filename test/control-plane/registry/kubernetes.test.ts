@@ -2,9 +2,9 @@
 // @kubernetes/client-node informers, real HTTP, emulated list/watch semantics.
 import { KubeConfig } from '@kubernetes/client-node';
 import t from 'tap';
-import { createKubernetesRegistry, portProtocol, servicesFromObjects } from '../../control-plane/registry/kubernetes.js';
-import type { RegistrySnapshot, ServiceRegistry } from '../../control-plane/registry/types.js';
-import { EmulatedApiServer, SERVICES, SLICES } from './k8s-emulator.js';
+import { createKubernetesRegistry, portProtocol, servicesFromObjects } from '../../../control-plane/registry/kubernetes.js';
+import type { RegistrySnapshot, ServiceRegistry } from '../../../control-plane/registry/types.js';
+import { EmulatedApiServer, SERVICES, SLICES } from '../k8s-emulator.js';
 
 const svc = (name: string, ns: string, ports: object[], extra: object = {}) => ({ metadata: { name, namespace: ns }, spec: { clusterIP: '10.96.0.10', ports, ...extra } });
 const slice = (name: string, ns: string, service: string, ports: object[], endpoints: object[]) => ({

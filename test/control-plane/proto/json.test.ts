@@ -1,6 +1,6 @@
 import t from 'tap';
-import { decodeToJson } from '../../control-plane/proto/decode.js';
-import { checkProtoJson, encodeProtoJson, ProtoJsonError } from '../../control-plane/proto/json.js';
+import { decodeToJson } from '../../../control-plane/proto/decode.js';
+import { checkProtoJson, encodeProtoJson, ProtoJsonError } from '../../../control-plane/proto/json.js';
 
 const CLUSTER = 'envoy.config.cluster.v3.Cluster';
 

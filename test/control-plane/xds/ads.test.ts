@@ -1,11 +1,11 @@
 import t, { type Test } from 'tap';
-import { checkProtoJson } from '../../control-plane/proto/json.js';
-import type { Logger } from '../../common/logger.js';
-import { StaticRegistry, type Service } from '../../control-plane/registry/types.js';
-import { startControlPlane, type ControlPlane } from '../../control-plane/server.js';
-import { typeOfUrl } from '../../control-plane/xds/cache/resource.js';
-import { MESSAGE_TYPES } from '../../control-plane/xds/translate/common.js';
-import { names, RawAds, sidecarNode, URL, waitFor, type J } from './ads-client.js';
+import { checkProtoJson } from '../../../control-plane/proto/json.js';
+import type { Logger } from '../../../common/logger.js';
+import { StaticRegistry, type Service } from '../../../control-plane/registry/types.js';
+import { startControlPlane, type ControlPlane } from '../../../control-plane/server.js';
+import { typeOfUrl } from '../../../control-plane/xds/cache/resource.js';
+import { MESSAGE_TYPES } from '../../../control-plane/xds/translate/common.js';
+import { names, RawAds, sidecarNode, URL, waitFor, type J } from '../ads-client.js';
 
 function http(name: string, ns: string, port: number, ips: string[], addresses: string[] = []): Service {
   return { name, namespace: ns, addresses, ports: [{ name: 'http', port, protocol: 'HTTP', endpoints: ips.map((address) => ({ address, port, labels: {} })) }] };

@@ -1,14 +1,14 @@
 import t from 'tap';
-import { decodeToJson } from '../../control-plane/proto/decode.js';
-import { checkProtoJson } from '../../control-plane/proto/json.js';
-import type { Service } from '../../control-plane/registry/types.js';
-import { ResourceBuilder } from '../../control-plane/xds/cache/generation.js';
-import { inboundClusters, passthroughClusters, serviceCluster } from '../../control-plane/xds/translate/clusters.js';
-import { DEFAULT_TRANSLATE_OPTIONS as O, MESSAGE_TYPES, type Json, type XdsType } from '../../control-plane/xds/translate/common.js';
-import { loadAssignment } from '../../control-plane/xds/translate/endpoints.js';
-import { apiListener, inboundListener, outboundListener } from '../../control-plane/xds/translate/listeners.js';
-import { apiRouteConfig, sidecarRouteConfigs } from '../../control-plane/xds/translate/routes.js';
-import { matchGolden, unusedGoldens } from './golden.js';
+import { decodeToJson } from '../../../control-plane/proto/decode.js';
+import { checkProtoJson } from '../../../control-plane/proto/json.js';
+import type { Service } from '../../../control-plane/registry/types.js';
+import { ResourceBuilder } from '../../../control-plane/xds/cache/generation.js';
+import { inboundClusters, passthroughClusters, serviceCluster } from '../../../control-plane/xds/translate/clusters.js';
+import { DEFAULT_TRANSLATE_OPTIONS as O, MESSAGE_TYPES, type Json, type XdsType } from '../../../control-plane/xds/translate/common.js';
+import { loadAssignment } from '../../../control-plane/xds/translate/endpoints.js';
+import { apiListener, inboundListener, outboundListener } from '../../../control-plane/xds/translate/listeners.js';
+import { apiRouteConfig, sidecarRouteConfigs } from '../../../control-plane/xds/translate/routes.js';
+import { matchGolden, unusedGoldens } from '../golden.js';
 
 /**
  * Translation against golden files (testdata/translate/, hand-checked: names and

@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap';
-import { checkProtoJson } from '../../control-plane/proto/json.js';
-import { StaticRegistry, type Service } from '../../control-plane/registry/types.js';
-import { startControlPlane, type ControlPlane } from '../../control-plane/server.js';
-import { RawAds, sidecarNode, URL, waitFor, type J } from './ads-client.js';
+import { checkProtoJson } from '../../../control-plane/proto/json.js';
+import { StaticRegistry, type Service } from '../../../control-plane/registry/types.js';
+import { startControlPlane, type ControlPlane } from '../../../control-plane/server.js';
+import { RawAds, sidecarNode, URL, waitFor, type J } from '../ads-client.js';
 
 function http(name: string, ns: string, port: number, ips: string[]): Service {
   return { name, namespace: ns, addresses: [], ports: [{ name: 'http', port, protocol: 'HTTP', endpoints: ips.map((address) => ({ address, port, labels: {} })) }] };

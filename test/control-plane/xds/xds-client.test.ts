@@ -6,9 +6,9 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { createFileRegistry } from '../../control-plane/registry/file.js';
-import { startControlPlane } from '../../control-plane/server.js';
-import { echoClient, eventually, say, startEcho } from './helpers.js';
+import { createFileRegistry } from '../../../control-plane/registry/file.js';
+import { startControlPlane } from '../../../control-plane/server.js';
+import { echoClient, eventually, say, startEcho } from '../helpers.js';
 
 function registryYaml(ports: number[]): string {
   const eps = ports.map((p) => `      - address: 127.0.0.1\n        port: ${p}\n`).join('');

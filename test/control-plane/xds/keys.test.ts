@@ -1,0 +1,162 @@
+import fc from 'fast-check';
+import { isDeepStrictEqual } from 'node:util';
+import t from 'tap';
+import { silentLogger } from '../../../common/logger.js';
+import { decodeToJson } from '../../../control-plane/proto/decode.js';
+import type { Service } from '../../../control-plane/registry/types.js';
+import { ResourceBuilder } from '../../../control-plane/xds/cache/generation.js';
+import { declaredInputs, inputKey, projectProxy, scopeKey } from '../../../control-plane/xds/cache/keys.js';
+import type { ResourceMap } from '../../../control-plane/xds/cache/resource.js';
+import { subscription } from '../../../control-plane/xds/cache/subscription.js';
+import type { ProxyInfo } from '../../../control-plane/xds/proxy.js';
+import { AdsContext } from '../../../control-plane/xds/server/context.js';
+import { inboundClusters } from '../../../control-plane/xds/translate/clusters.js';
+import { DEFAULT_TRANSLATE_OPTIONS as O, MESSAGE_TYPES, type XdsType } from '../../../control-plane/xds/translate/common.js';
+import { PROXY_GENERATORS, PROXY_INPUTS, type ProxyInput } from '../../../control-plane/xds/translate/generators.js';
+import { inboundListener, outboundListener } from '../../../control-plane/xds/translate/listeners.js';
+import { sidecarRouteConfigs } from '../../../control-plane/xds/translate/routes.js';
+
+/**
+ * Sharing keys are derived from what each generator declares it reads
+ * (translate/generators.ts). These tests change each declared input and see the
+ * shared part rebuilt, change each undeclared one and see it shared, and check
+ * with random proxies that two proxies share a response exactly when every declared
+ * input is equal — and that what a proxy is sent is its own fresh translation.
+ */
+
+function svc(name: string, namespace: string, port: number, protocol: 'HTTP' | 'GRPC' | 'TCP', ip: string): Service {
+  return { name, namespace, addresses: [], ports: [{ name: protocol.toLowerCase(), port, protocol, endpoints: [{ address: ip, port, labels: {} }] }] };
+}
+const services = [svc('reviews', 'shop', 9080, 'HTTP', '10.0.0.1'), svc('ratings', 'shop', 7070, 'GRPC', '10.0.0.2'), svc('ui', 'data', 9080, 'HTTP', '10.0.1.1'), svc('pg', 'data', 5432, 'TCP', '10.0.1.5')];
+
+function proxy(p: Partial<ProxyInfo> = {}): ProxyInfo {
+  return { id: 'sidecar~10.0.0.5~app.shop~shop.svc.cluster.local', namespace: 'shop', labels: { app: 'a' }, ips: ['10.0.0.5'], appPorts: [8080], userAgent: 'envoy', ...p };
+}
+
+/** For each proxy field, a different value that every generator reading it turns into different resources. */
+const OTHER: Record<ProxyInput, Partial<ProxyInfo>> = {
+  namespace: { namespace: 'data' },
+  labels: { labels: { app: 'b' } },
+  ips: { ips: ['10.0.0.6'] },
+  appPorts: { appPorts: [9090] },
+};
+
+t.test('every declared input, changed, rebuilds the shared part; every undeclared one leaves it shared', async (t) => {
+  const gen = new ResourceBuilder(O).build({ services });
+  const base = proxy();
+  for (const g of PROXY_GENERATORS) {
+    const before = gen.part(g, base);
+    t.ok(before.size > 0, `${g.name} makes resources`);
+    const other: ProxyInfo = { ...base, id: 'another-proxy', userAgent: 'grpc' };
+    t.equal(gen.part(g, other), before, `${g.name}: id and user agent are never read`);
+    for (const f of PROXY_INPUTS) {
+      const changed = proxy(OTHER[f]);
+      const after = gen.part(g, changed);
+      if (g.reads.includes(f)) {
+        t.not(after, before, `${g.name} reads ${f}: rebuilt`);
+        t.not(inputKey(g, projectProxy(changed, g.reads)), inputKey(g, projectProxy(base, g.reads)), `${g.name}: its key covers ${f}`);
+        const bytes = (m: ResourceMap): string => [...m.values()].map((r) => Buffer.from(r.value).toString('base64')).join();
+        t.not(bytes(after), bytes(before), `${g.name}: and ${f} makes a difference to what is sent`);
+      } else {
+        t.equal(after, before, `${g.name} does not read ${f}: shared`);
+      }
+    }
+  }
+});
+
+t.test('the projection handed to a generator holds exactly its declared fields', async (t) => {
+  for (const g of PROXY_GENERATORS) t.same(Object.keys(projectProxy(proxy(), g.reads)).sort(), [...g.reads].sort(), g.name);
+  t.same(declaredInputs('route'), ['namespace']);
+  t.same(declaredInputs('cluster'), ['appPorts']);
+  t.same(declaredInputs('listener'), ['appPorts']);
+  t.same(declaredInputs('endpoint'), []);
+  t.equal(scopeKey('route', proxy({ labels: { x: '1', y: '2' } })), scopeKey('route', proxy({ labels: { y: '2', x: '1' } })));
+});
+
+t.test('a generator with a registry view is rebuilt when its view changes, and only then', async (t) => {
+  const b = new ResourceBuilder(O);
+  const g1 = b.build({ services });
+  const routes = PROXY_GENERATORS.find((g) => g.name === 'sidecar-routes')!;
+  const outbound = PROXY_GENERATORS.find((g) => g.name === 'outbound-listener')!;
+  const inbound = PROXY_GENERATORS.find((g) => g.name === 'inbound-listener')!;
+  const p = proxy();
+  const [r1, o1, i1] = [g1.part(routes, p), g1.part(outbound, p), g1.part(inbound, p)];
+  // an HTTP endpoint moves: in no view
+  const g2 = b.build({ services: [svc('reviews', 'shop', 9080, 'HTTP', '10.0.0.9'), ...services.slice(1)] });
+  t.equal(g2.part(routes, p), r1, 'routes: HTTP endpoints are not in their view');
+  t.equal(g2.part(outbound, p), o1, 'outbound listener: nor in its view');
+  // a TCP endpoint moves: in the outbound listener's view only
+  const g3 = b.build({ services: [...services.slice(0, 3), svc('pg', 'data', 5432, 'TCP', '10.0.1.6')] });
+  t.equal(g3.part(routes, p), r1, 'routes do not read TCP ports');
+  t.not(g3.part(outbound, p), o1, 'the outbound listener matches TCP endpoint addresses: rebuilt');
+  // a new HTTP service: in both views
+  const g4 = b.build({ services: [...services, svc('cart', 'shop', 9080, 'HTTP', '10.0.0.7')] });
+  t.not(g4.part(routes, p), g3.part(routes, p), 'a new virtual host: routes rebuilt');
+  t.equal(g4.part(inbound, p), i1, 'the inbound listener reads no registry: the same object through every generation');
+});
+
+/** Random proxies over small domains, so that equal and different inputs both occur often. */
+const arbProxy: fc.Arbitrary<ProxyInfo> = fc.record({
+  id: fc.string({ maxLength: 4 }),
+  namespace: fc.constantFrom('shop', 'data', 'empty'),
+  labels: fc.constantFrom<Record<string, string>>({}, { app: 'a' }, { app: 'b' }, { app: 'a', version: 'v1' }),
+  ips: fc.constantFrom<string[]>([], ['10.0.0.5'], ['10.0.0.6']),
+  appPorts: fc.constantFrom<number[]>([], [8080], [9090], [8080, 9090]),
+  userAgent: fc.constantFrom('envoy', 'grpc'),
+});
+
+/** proto3 JSON leaves out empty repeated fields: what a decoded resource looks like. */
+function withoutEmptyLists(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutEmptyLists);
+  if (typeof v !== 'object' || v === null) return v;
+  return Object.fromEntries(Object.entries(v).filter(([, x]) => !(Array.isArray(x) && x.length === 0)).map(([k, x]) => [k, withoutEmptyLists(x)]));
+}
+
+const TYPES: readonly XdsType[] = ['cluster', 'endpoint', 'listener', 'route'];
+
+t.test('property: two proxies share a response exactly when every declared input is equal, and each is sent its own translation', async (t) => {
+  const gen = new ResourceBuilder(O).build({ services });
+  const ctx = new AdsContext(gen, silentLogger, undefined);
+  const names: Record<XdsType, string[]> = {
+    cluster: [],
+    listener: [],
+    endpoint: [...gen.global.endpoint.keys()],
+    route: sidecarRouteConfigs(services, '', O).map((r) => String(r['name'])),
+  };
+  const subs = Object.fromEntries(TYPES.map((type) => [type, subscription(names[type].length === 0, names[type])])) as Record<XdsType, ReturnType<typeof subscription>>;
+  const expected = (p: ProxyInfo, type: XdsType): unknown[] => {
+    switch (type) {
+      case 'cluster':
+        return [...gen.global.cluster.values()].map((r) => decodeToJson(MESSAGE_TYPES.cluster, r.value)).concat(inboundClusters(p.appPorts));
+      case 'listener':
+        return [outboundListener(services, O), inboundListener(p.appPorts)];
+      case 'route':
+        return sidecarRouteConfigs(services, p.namespace, O);
+      case 'endpoint':
+        return [...gen.global.endpoint.values()].map((r) => decodeToJson(MESSAGE_TYPES.endpoint, r.value));
+    }
+  };
+  let shared = 0;
+  let distinct = 0;
+  fc.assert(
+    fc.property(arbProxy, arbProxy, (a, b) => {
+      for (const type of TYPES) {
+        const ra = ctx.response(gen, type, ctx.resolve(gen, a, type, subs[type]));
+        const rb = ctx.response(gen, type, ctx.resolve(gen, b, type, subs[type]));
+        const equalInputs = declaredInputs(type).every((f) => JSON.stringify(a[f]) === JSON.stringify(b[f]));
+        if ((ra === rb) !== equalInputs) return false;
+        if (ra === rb && type !== 'endpoint') shared++;
+        if (ra !== rb) distinct++;
+        for (const [p, r] of [[a, ra], [b, rb]] as const) {
+          const sent = ((decodeToJson('envoy.service.discovery.v3.DiscoveryResponse', r.bytes) as { resources?: Array<Record<string, unknown>> }).resources ?? []).map(
+            ({ '@type': _type, ...body }) => body,
+          );
+          if (!isDeepStrictEqual(sent, withoutEmptyLists(expected(p, type)))) return false;
+        }
+      }
+      return true;
+    }),
+    { numRuns: 150 },
+  );
+  t.ok(shared > 0 && distinct > 0, `both cases were exercised (${shared} shared, ${distinct} distinct per-proxy responses)`);
+});

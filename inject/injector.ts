@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import { LRUCache } from 'lru-cache';
-import { parseAppProbe, renderBootstrap, type PrometheusScrape } from '../bootstrap/sidecar.js';
+import { parseAppProbe } from '../bootstrap/app-probes.js';
+import { renderBootstrap, type PrometheusScrape } from '../bootstrap/sidecar.js';
 import { UserError } from '../common/errors.js';
 import { captureSettings, iptablesArgs, validateCaptureDefaults } from './capture.js';
 import { canonicalLabels, workloadOf } from './canonical.js';

@@ -65,7 +65,10 @@ async function payload(at) {
 async function runTandem(certDir) {
   const { startWebhookServer } = await import(new URL('webhook/server.js', dist).href);
   const { loadInjector } = await import(new URL('inject/injector.js', dist).href);
-  const server = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir, injector: await loadInjector(), reloadPollMs: 0, ...(process.env.TANDEM_BENCH_NO_LOG ? { logger: false } : {}), ...(process.env.TANDEM_BENCH_NO_CACHE ? { cache: false } : {}) });
+  const { createLogger } = await import(new URL('common/logger.js', dist).href);
+  // The logger `tandem webhook` and `tandem serve` create: JSON lines on stderr, batched.
+  const log = process.env.TANDEM_BENCH_NO_LOG ? undefined : createLogger('tandem-webhook', { batch: true, pretty: false });
+  const server = await startWebhookServer({ host: '127.0.0.1', port: 0, certDir, injector: await loadInjector(), reloadPollMs: 0, ...(log ? { log } : {}), ...(process.env.TANDEM_BENCH_NO_CACHE ? { cache: false } : {}) });
   cacheStats = () => ({ hits: server.admitter.cache?.hits ?? 0, misses: server.admitter.cache?.misses ?? 0 });
   process.stdout.write(`READY ${server.port}\n`);
 }

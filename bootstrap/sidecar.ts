@@ -40,17 +40,14 @@ export interface SidecarBootstrapParams {
   clusterDomain?: string;
 }
 
-/** ISTIO_PROMETHEUS_ANNOTATIONS as the injector writes it (inject/prometheus.ts ScrapeConfiguration). */
-export interface PrometheusScrape {
-  scrape?: string;
-  port?: string | number;
-  path?: string;
-  targets?: Array<{ port: string | number; path?: string }>;
-}
-
 import { UserError } from '../common/errors.js';
 import { isPort } from '../common/names.js';
 import { isObject } from '../common/objects.js';
+import { METRICS_FETCH_TIMEOUT_MS, parsePrometheusScrape, type PrometheusScrape } from './app-metrics.js';
+import { DEFAULT_PROBE_TIMEOUT_S, TCP_PROBE_INTERVAL_S, parseAppProbe, grpcHealthCheckFrame, type AppProbe, type TcpAppProbe } from './app-probes.js';
+import { LUA_FILTER_NAME, LUA_METADATA_KEY, STATUS_LUA } from './status-lua.js';
+
+export type { PrometheusScrape } from './app-metrics.js';
 
 export const DEFAULT_XDS_ADDRESS = 'tandem-xds.tandem-system.svc:15010';
 export const ADMIN_PORT = 15000;
@@ -63,213 +60,13 @@ const LUA = 'type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua';
 const HEALTH_CHECK = 'type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck';
 const HTTP_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 const UPSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
-/** The Lua filter reads route metadata filed under its own name (older Envoys: only this name). */
-export const LUA_FILTER_NAME = 'envoy.filters.http.lua';
-/** Key of the per-route instructions for STATUS_LUA inside the Lua filter's route metadata. */
-export const LUA_METADATA_KEY = 'tandem';
-
-/** Kubernetes' default probe timeout. */
-const DEFAULT_PROBE_TIMEOUT_S = 1;
-/** How often Envoy connects to a tcpSocket probe's port; the probe answers from the latest result. */
-export const TCP_PROBE_INTERVAL_S = 2;
-/** Per upstream fetch of a merged scrape (Envoy's admin, then each app target). */
-export const METRICS_FETCH_TIMEOUT_MS = 5000;
-
 type Json = Record<string, unknown>;
-
-interface ProbeBase {
-  key: string;
-  port: number;
-  timeoutSeconds?: number;
-}
-export interface HttpAppProbe extends ProbeBase {
-  kind: 'http';
-  path: string;
-  https: boolean;
-  host?: string;
-  headers: Array<{ name: string; value: string }>;
-}
-export interface GrpcAppProbe extends ProbeBase {
-  kind: 'grpc';
-  /** grpc.health.v1 service name; '' asks about the server as a whole */
-  service: string;
-}
-export interface TcpAppProbe extends ProbeBase {
-  kind: 'tcp';
-}
-export type AppProbe = HttpAppProbe | GrpcAppProbe | TcpAppProbe;
-
-const PROBE_KEY = /^\/app-health\/[^/]+\/(livez|readyz|startupz)$/;
-
-function numericPort(raw: unknown): number | undefined {
-  return (typeof raw === 'number' || typeof raw === 'string') && isPort(raw) ? Number(raw) : undefined;
-}
-
-/**
- * Parses one entry of `appProbes`; undefined when the bootstrap cannot serve it
- * (named port, a tcpSocket probe of another host, exec, an unknown key).
- * httpGet is routed to the app; grpc is a grpc.health.v1 Check made by the Lua
- * filter; tcpSocket is Envoy's active TCP health check of the port.
- */
-export function parseAppProbe(key: string, value: unknown): AppProbe | undefined {
-  if (!PROBE_KEY.test(key) || !isObject(value)) return undefined;
-  const timeout = typeof value['timeoutSeconds'] === 'number' && value['timeoutSeconds'] > 0 ? { timeoutSeconds: value['timeoutSeconds'] } : {};
-  const get = value['httpGet'];
-  if (isObject(get)) {
-    const port = numericPort(get['port']);
-    if (port === undefined) return undefined;
-    const rawPath = typeof get['path'] === 'string' && get['path'] !== '' ? get['path'] : '/';
-    const headers: Array<{ name: string; value: string }> = [];
-    if (Array.isArray(get['httpHeaders'])) {
-      for (const h of get['httpHeaders'] as unknown[]) {
-        if (isObject(h) && typeof h['name'] === 'string' && typeof h['value'] === 'string') headers.push({ name: h['name'], value: h['value'] });
-      }
-    }
-    const probe: HttpAppProbe = {
-      kind: 'http',
-      key,
-      port,
-      path: rawPath.startsWith('/') ? rawPath : `/${rawPath}`,
-      https: String(get['scheme'] ?? 'HTTP').toUpperCase() === 'HTTPS',
-      headers,
-      ...timeout,
-    };
-    if (typeof get['host'] === 'string' && get['host'] !== '') probe.host = get['host'];
-    return probe;
-  }
-  const grpc = value['grpc'];
-  if (isObject(grpc)) {
-    const port = numericPort(grpc['port']);
-    if (port === undefined) return undefined;
-    const service = grpc['service'] === undefined ? '' : grpc['service'];
-    if (typeof service !== 'string') return undefined;
-    return { kind: 'grpc', key, port, service, ...timeout };
-  }
-  const tcp = value['tcpSocket'];
-  if (isObject(tcp)) {
-    const port = numericPort(tcp['port']);
-    // Another host would need DNS and a cluster per name; the kubelet can keep probing it directly.
-    if (port === undefined || (typeof tcp['host'] === 'string' && tcp['host'] !== '')) return undefined;
-    return { kind: 'tcp', key, port, ...timeout };
-  }
-  return undefined;
-}
-
-/**
- * The HTTP/2 body of a grpc.health.v1.Health/Check call: gRPC's 5-byte prefix
- * (uncompressed, big-endian length) and HealthCheckRequest{service} (field 1, string).
- */
-export function grpcHealthCheckFrame(service: string): Buffer {
-  const name = Buffer.from(service, 'utf8');
-  const varint: number[] = [];
-  for (let n = name.length; ; n = Math.floor(n / 128)) {
-    if (n < 128) {
-      varint.push(n);
-      break;
-    }
-    varint.push((n % 128) | 128);
-  }
-  const message = name.length === 0 ? Buffer.alloc(0) : Buffer.concat([Buffer.from([0x0a, ...varint]), name]);
-  const prefix = Buffer.alloc(5);
-  prefix.writeUInt32BE(message.length, 1);
-  return Buffer.concat([prefix, message]);
-}
-
-/**
- * Runs on the status port (15020) only. A route's metadata (`tandem` under the
- * filter's name) says what to do; routes without it pass through untouched.
- * - metrics: GET each target in turn (Envoy's admin first) and answer with the
- *   concatenated Prometheus text; a failed target becomes a comment line.
- * - grpc: POST grpc.health.v1.Health/Check; 200 only for an HTTP 200 whose
- *   grpc-status (trailers-only answers carry it in the headers; httpCall does
- *   not return trailers) is absent or 0 and whose message is exactly
- *   {status: SERVING}.
- * Kept in the syntax LuaJIT (Envoy's Lua) shares with Lua 5.3.
- */
-export const STATUS_LUA = String.raw`-- tandem status port (bootstrap/sidecar.ts)
-local SERVING = string.char(0, 0, 0, 0, 2, 8, 1)
-local TEXT = "text/plain; version=0.0.4; charset=utf-8"
-
-local function unhex(s)
-  return (string.gsub(s, "%x%x", function(b) return string.char(tonumber(b, 16)) end))
-end
-
-local function merged_metrics(h, c)
-  local parts, ok = {}, false
-  for _, t in ipairs(c.targets) do
-    local headers, body = h:httpCall(t.cluster, {
-      [":method"] = "GET", [":path"] = t.path, [":authority"] = t.authority,
-      ["accept"] = "text/plain;version=0.0.4;q=1,*/*;q=0.1",
-    }, nil, c.timeout_ms)
-    if headers[":status"] == "200" then
-      ok = true
-      body = body or ""
-      if body ~= "" and string.sub(body, -1) ~= "\n" then body = body .. "\n" end
-      parts[#parts + 1] = body
-    else
-      parts[#parts + 1] = "# tandem: " .. t.cluster .. t.path .. " answered HTTP " .. tostring(headers[":status"]) .. "\n"
-    end
-  end
-  h:respond({[":status"] = ok and "200" or "503", ["content-type"] = TEXT}, table.concat(parts))
-end
-
-local function grpc_health(h, c)
-  local headers, body = h:httpCall(c.cluster, {
-    [":method"] = "POST", [":path"] = "/grpc.health.v1.Health/Check", [":authority"] = c.authority,
-    ["content-type"] = "application/grpc", ["te"] = "trailers",
-  }, unhex(c.request), c.timeout_ms)
-  local status = headers["grpc-status"]
-  if headers[":status"] == "200" and (status == nil or status == "0") and body == SERVING then
-    h:respond({[":status"] = "200", ["content-type"] = "text/plain"}, "SERVING\n")
-  else
-    h:respond({[":status"] = "503", ["content-type"] = "text/plain"},
-      "gRPC health check failed: HTTP " .. tostring(headers[":status"]) .. ", grpc-status " .. tostring(status) .. "\n")
-  end
-end
-
-function envoy_on_request(h)
-  local c = h:metadata():get("tandem")
-  if c == nil then return end
-  if c.kind == "metrics" then
-    merged_metrics(h, c)
-  elseif c.kind == "grpc" then
-    grpc_health(h, c)
-  end
-end
-`;
 
 /** Splits `host:port` / `[v6]:port`; throws on a missing or invalid port. */
 export function parseHostPort(address: string): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(address) ?? /^([^:]+):(\d+)$/.exec(address);
   if (!m || !m[1] || !isPort(m[2]!)) throw new UserError(`xDS address must be HOST:PORT, got ${JSON.stringify(address)}`);
   return { host: m[1], port: Number(m[2]) };
-}
-
-export interface MetricsTarget {
-  port: number;
-  path: string;
-}
-
-/** The app's scrape targets from ISTIO_PROMETHEUS_ANNOTATIONS; none when it names no usable port. */
-export function parsePrometheusScrape(s: PrometheusScrape | undefined): MetricsTarget[] {
-  if (!s || String(s.scrape ?? '').trim().toLowerCase() === 'false') return [];
-  const norm = (path: string | undefined): string => {
-    const p = path === undefined || path === '' ? '/metrics' : path;
-    return p.startsWith('/') ? p : `/${p}`;
-  };
-  const raw = Array.isArray(s.targets) && s.targets.length > 0 ? s.targets : [{ port: s.port ?? '', path: s.path }];
-  const out: MetricsTarget[] = [];
-  const seen = new Set<string>();
-  for (const t of raw) {
-    const port = numericPort(t.port);
-    if (port === undefined) continue;
-    const target = { port, path: norm(t.path) };
-    const id = `${target.port}${target.path}`;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    out.push(target);
-  }
-  return out;
 }
 
 function socketAddress(address: string, port: number): Json {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants, realpathSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { UserError } from '../common/errors.js';
 import type { Backend } from './config.js';
@@ -46,22 +46,35 @@ function which(name: string): string | undefined {
 
 export type BackendName = 'nft' | 'legacy' | 'system';
 
+const SUFFIX: Readonly<Record<BackendName, string>> = { nft: '-nft', legacy: '-legacy', system: '' };
+
+function binary(family: Family, backend: BackendName, tool: '' | '-save' | '-restore'): string {
+  return `${family === 4 ? 'iptables' : 'ip6tables'}${SUFFIX[backend]}${tool}`;
+}
+
+function installed(family: Family, backend: BackendName): boolean {
+  return which(binary(family, backend, '-restore')) !== undefined && which(binary(family, backend, '-save')) !== undefined;
+}
+
+/** The iptables binaries of one choice of backend per IP family (Istio decides each family on its own). */
 export class Iptables {
-  constructor(
-    readonly backend: BackendName,
-    private readonly suffix: string,
-  ) {}
+  constructor(private readonly backends: Readonly<Record<Family, BackendName>>) {}
+
+  /** The backend used for this family. */
+  backend(family: Family): BackendName {
+    return this.backends[family];
+  }
 
   private bin(family: Family, tool: '' | '-save' | '-restore'): string {
-    return `${family === 4 ? 'iptables' : 'ip6tables'}${this.suffix}${tool}`;
+    return binary(family, this.backends[family], tool);
   }
 
   describe(family: Family): string {
-    return `${this.bin(family, '-restore')} (IPv${family}, ${this.backend})`;
+    return `${this.bin(family, '-restore')} (IPv${family}, ${this.backends[family]})`;
   }
 
   available(family: Family): boolean {
-    return which(this.bin(family, '-restore')) !== undefined && which(this.bin(family, '-save')) !== undefined;
+    return installed(family, this.backends[family]);
   }
 
   async save(family: Family): Promise<string> {
@@ -102,6 +115,57 @@ function countRules(saveText: string): number {
   return saveText.split('\n').filter((l) => l.startsWith('-A ')).length;
 }
 
+/** What detection found for one IP family. */
+export interface FamilyProbe {
+  /** rules `ip(6)tables-legacy-save` listed; undefined when legacy is not installed or its save failed */
+  readonly legacyRules: number | undefined;
+  /** the nft variant is installed (and its save ran, when it was run) */
+  readonly nft: boolean;
+  /** plain `ip(6)tables-restore` / `-save` are installed */
+  readonly system: boolean;
+}
+
+/**
+ * Istio's choice for one IP family (tools/istio-iptables DetectIptablesVersion): legacy when it holds
+ * any rule (kube-proxy or the CNI programmed this netns with it), else nft, else the unsuffixed
+ * binaries. Legacy with no rules is still used when nothing else is installed: Istio would reach it
+ * through the plain `iptables` link, which a legacy-only image may lack. Undefined: nothing usable.
+ */
+export function chooseBackend(p: FamilyProbe): BackendName | undefined {
+  if (p.legacyRules !== undefined && p.legacyRules > 0) return 'legacy';
+  if (p.nft) return 'nft';
+  if (p.system) return 'system';
+  if (p.legacyRules !== undefined) return 'legacy';
+  return undefined;
+}
+
+interface FamilyDetection {
+  readonly backend: BackendName | undefined;
+  /** the chosen backend's iptables-save output, when detection read it */
+  readonly save?: string;
+}
+
+/**
+ * Probes one family as Istio does: legacy's rules are read whenever legacy is installed (they decide).
+ * nft's save is run for IPv4 only, where apply reuses its text; elsewhere being installed is enough.
+ */
+async function detectFamily(family: Family): Promise<FamilyDetection> {
+  const haveLegacy = installed(family, 'legacy');
+  const haveNft = installed(family, 'nft');
+  const system = installed(family, 'system');
+  const [l, n] = await Promise.all([
+    haveLegacy ? run(binary(family, 'legacy', '-save'), []) : undefined,
+    haveNft && family === 4 ? run(binary(family, 'nft', '-save'), []) : undefined,
+  ]);
+  const backend = chooseBackend({
+    legacyRules: l !== undefined && l.code === 0 ? countRules(l.stdout) : undefined,
+    nft: haveNft && (n === undefined || n.code === 0),
+    system,
+  });
+  const save = backend === 'legacy' ? l?.stdout : backend === 'nft' ? n?.stdout : undefined;
+  return save === undefined ? { backend } : { backend, save };
+}
+
 export interface Detected {
   readonly iptables: Iptables;
   /** The IPv4 iptables-save output read while detecting, when there was one: saves a process. */
@@ -109,47 +173,19 @@ export interface Detected {
 }
 
 /**
- * Chooses the backend as Istio does: forced by flag/env; otherwise the one that already holds rules
- * (the node's kube-proxy/CNI picked it); when neither or both do equally, the system default
- * (`iptables` as the distribution links it), else whichever variant is installed.
+ * Chooses the backend as Istio does: forced by flag/env for both families; otherwise per IP family
+ * (see chooseBackend), so a node whose kube-proxy programs IPv4 with legacy and IPv6 with nft gets
+ * each family's rules where the rest of its rules are.
  */
 export async function detectBackend(requested: Backend): Promise<Detected> {
   if (requested !== 'auto') {
-    const ipt = new Iptables(requested, `-${requested}`);
+    const ipt = new Iptables({ 4: requested, 6: requested });
     if (!ipt.available(4)) throw new UserError(`--iptables-backend ${requested}: iptables-${requested}-restore / -save not found in PATH`);
     return { iptables: ipt };
   }
-  const nft = new Iptables('nft', '-nft');
-  const legacy = new Iptables('legacy', '-legacy');
-  const haveNft = nft.available(4);
-  const haveLegacy = legacy.available(4);
-  if (haveNft && haveLegacy) {
-    const [n, l] = await Promise.all([run('iptables-nft-save', []), run('iptables-legacy-save', [])]);
-    const nRules = n.code === 0 ? countRules(n.stdout) : -1;
-    const lRules = l.code === 0 ? countRules(l.stdout) : -1;
-    if (lRules > nRules) return { iptables: legacy, v4Save: l.stdout };
-    if (nRules > lRules) return { iptables: nft, v4Save: n.stdout };
-    const def = systemDefault();
-    if (def === 'legacy') return { iptables: legacy, v4Save: l.stdout };
-    return { iptables: nft, v4Save: n.stdout };
-  }
-  if (haveNft) return { iptables: nft };
-  if (haveLegacy) return { iptables: legacy };
-  const system = new Iptables('system', '');
-  if (!system.available(4)) throw new UserError('iptables-restore / iptables-save not found in PATH (install iptables)');
-  return { iptables: system };
-}
-
-/** What plain `iptables` is on this machine, from where its link points. */
-function systemDefault(): 'nft' | 'legacy' | undefined {
-  const p = which('iptables-restore');
-  if (!p) return undefined;
-  try {
-    const real = realpathSync(p);
-    if (real.includes('legacy')) return 'legacy';
-    if (real.includes('nft')) return 'nft';
-  } catch {
-    // unresolvable link: no opinion
-  }
-  return undefined;
+  const [v4, v6] = await Promise.all([detectFamily(4), detectFamily(6)]);
+  if (v4.backend === undefined) throw new UserError('iptables-restore / iptables-save not found in PATH (install iptables)');
+  // No IPv6 binaries at all: name IPv4's choice, so that "not installed" errors name a real variant.
+  const iptables = new Iptables({ 4: v4.backend, 6: v6.backend ?? v4.backend });
+  return v4.save === undefined ? { iptables } : { iptables, v4Save: v4.save };
 }

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
-import { parseAppProbe, renderBootstrap, type PrometheusScrape } from '../bootstrap/sidecar.js';
+import { LRUCache } from 'lru-cache';
+import { parseAppProbe } from '../bootstrap/app-probes.js';
+import { renderBootstrap, type PrometheusScrape } from '../bootstrap/sidecar.js';
 import { UserError } from '../common/errors.js';
 import { captureSettings, iptablesArgs, validateCaptureDefaults } from './capture.js';
 import { canonicalLabels, workloadOf } from './canonical.js';
@@ -93,7 +95,7 @@ function explicitGid(c: InjectorConfig): number | undefined {
  * injector and per everything but the labels, the text rendered with a
  * sentinel label, cut around the two places labels land; a pod's bootstrap is
  * those pieces with its labels' JSON put back. Byte-identical to rendering
- * (test/webhook/speed-bootstrap.test.ts checks it on generated inputs).
+ * (test/bootstrap/speed.test.ts checks it on generated inputs).
  */
 const BOOTSTRAP_CACHE_SIZE = 256;
 /** Where the sentinel stands; it cannot be written by a pod in the places it is looked for (see shapeOf). */
@@ -104,7 +106,8 @@ const LABELS_CLOSE = '"}';
 // The pieces around the workload name (in the node's cluster) and the LABELS object; null when the
 // pod's own data (a probe path, a header) contains the sentinel text and the cut would be ambiguous.
 type BootstrapShape = { head: string; middle: string; tail: string } | null;
-const bootstrapCache = new WeakMap<Injector, Map<string, BootstrapShape>>();
+// Boxed: lru-cache keeps no null values, and "ambiguous, render each time" is an answer worth keeping.
+const bootstrapCache = new WeakMap<Injector, LRUCache<string, { shape: BootstrapShape }>>();
 
 const SERVICE_ACCOUNT_REF = '$(SERVICE_ACCOUNT)';
 
@@ -146,15 +149,12 @@ function cachedBootstrap(inj: Injector, labels: Record<string, string>, appPorts
   const workload = labels['app'] ?? labels['app.kubernetes.io/name'] ?? SERVICE_ACCOUNT_REF;
   if (typeof workload !== 'string') return bootstrapText(inj, labels, appPorts, probers, prometheusEnv);
   let cache = bootstrapCache.get(inj);
-  if (!cache) bootstrapCache.set(inj, (cache = new Map()));
+  if (!cache) bootstrapCache.set(inj, (cache = new LRUCache({ max: BOOTSTRAP_CACHE_SIZE })));
   // The scrape target changes the 15020 listener, so it is part of the key.
   const key = JSON.stringify([appPorts, prometheusEnv ?? '']) + probersText;
-  let shape = cache.get(key);
-  if (shape === undefined) {
-    shape = shapeOf(bootstrapText(inj, { app: LABEL_SENTINEL }, appPorts, probers, prometheusEnv));
-    if (cache.size >= BOOTSTRAP_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
-    cache.set(key, shape);
-  }
+  let entry = cache.get(key);
+  if (entry === undefined) cache.set(key, (entry = { shape: shapeOf(bootstrapText(inj, { app: LABEL_SENTINEL }, appPorts, probers, prometheusEnv)) }));
+  const shape = entry.shape;
   if (shape === null) return bootstrapText(inj, labels, appPorts, probers, prometheusEnv);
   // JSON escapes character by character, so the name's escaped text is its place in the cluster string.
   return shape.head + JSON.stringify(workload).slice(1, -1) + shape.middle + JSON.stringify(labels) + shape.tail;

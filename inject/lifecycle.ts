@@ -1,4 +1,5 @@
 import type { V1Lifecycle } from '@kubernetes/client-node';
+import { LRUCache } from 'lru-cache';
 
 /**
  * The proxy's lifecycle hooks, for a stock Envoy image (no pilot-agent, no
@@ -43,7 +44,8 @@ export function drainScript(seconds: number, adminPort = ADMIN_PORT): string {
   ].join('\n');
 }
 
-const memo = new Map<string, V1Lifecycle | undefined>();
+// Boxed: lru-cache keeps no undefined values, and "no lifecycle" is an answer worth keeping.
+const memo = new LRUCache<string, { lifecycle: V1Lifecycle | undefined }>({ max: 64 });
 
 /**
  * The proxy's lifecycle: always a draining preStop; a readiness-waiting
@@ -52,10 +54,9 @@ const memo = new Map<string, V1Lifecycle | undefined>();
  */
 export function proxyLifecycle(opts: { hold: boolean; drainSeconds: number }): V1Lifecycle | undefined {
   const key = `${opts.hold}/${opts.drainSeconds}`;
-  if (memo.has(key)) return memo.get(key);
-  const lc = buildLifecycle(opts);
-  if (memo.size < 64) memo.set(key, lc);
-  return lc;
+  let hit = memo.get(key);
+  if (hit === undefined) memo.set(key, (hit = { lifecycle: buildLifecycle(opts) }));
+  return hit.lifecycle;
 }
 
 function buildLifecycle(opts: { hold: boolean; drainSeconds: number }): V1Lifecycle | undefined {

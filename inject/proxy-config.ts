@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../common/errors.js';
 
@@ -106,7 +107,7 @@ export function mergeProxyConfig(base: ProxyConfigSettings, doc: unknown, where:
  * only read, never changed.
  */
 const PARSED_CACHE_SIZE = 256;
-const parsedCache = new Map<string, unknown>();
+const parsedCache = new LRUCache<string, object>({ max: PARSED_CACHE_SIZE });
 
 function parseAnnotation(raw: string): unknown {
   const hit = parsedCache.get(raw);
@@ -122,8 +123,8 @@ function parseAnnotation(raw: string): unknown {
       throw new UserError(`invalid annotation ${PROXY_CONFIG_ANNOTATION}: not YAML or JSON: ${(err as Error).message.split('\n')[0]}`);
     }
   }
-  if (parsedCache.size >= PARSED_CACHE_SIZE) parsedCache.delete(parsedCache.keys().next().value as string);
-  if (doc !== undefined) parsedCache.set(raw, doc);
+  // Scalars are cheap to parse again; lru-cache keeps objects (and never null or undefined).
+  if (typeof doc === 'object' && doc !== null) parsedCache.set(raw, doc);
   return doc;
 }
 

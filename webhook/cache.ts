@@ -1,3 +1,5 @@
+import { LRUCache } from 'lru-cache';
+
 /**
  * A bounded LRU of admission answers. Every pod of a ReplicaSet, Job or DaemonSet reaches the
  * webhook with the same object (the apiserver names it after admission), so a rollout of N
@@ -19,73 +21,59 @@ export interface AdmissionCacheOptions {
 export const DEFAULT_CACHE_ENTRIES = 1024;
 export const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 
-interface Slot<V> {
-  value: V;
-  bytes: number;
-}
-
-export class AdmissionCache<V> {
+// V: lru-cache's own bound, any value but null and undefined.
+export class AdmissionCache<V extends {}> {
   readonly maxEntries: number;
   readonly maxBytes: number;
   hits = 0;
   misses = 0;
-  private bytesUsed = 0;
-  // A Map iterates in insertion order: re-inserting on a hit makes its first key the least recently used.
-  private readonly slots = new Map<string, Slot<V>>();
+  // Sized by characters of key plus answer; lru-cache refuses an entry above maxEntrySize, so one
+  // huge pod cannot flush a whole rollout's worth of useful answers. Undefined: caching is off.
+  private readonly lru: LRUCache<string, V> | undefined;
 
   constructor(opts: AdmissionCacheOptions = {}) {
     this.maxEntries = opts.maxEntries ?? DEFAULT_CACHE_ENTRIES;
     this.maxBytes = opts.maxBytes ?? DEFAULT_CACHE_BYTES;
+    this.lru = this.maxEntries > 0 && this.maxBytes > 0
+      ? new LRUCache<string, V>({ max: this.maxEntries, maxSize: this.maxBytes, maxEntrySize: Math.max(1, Math.floor(this.maxBytes / 8)) })
+      : undefined;
   }
 
   get size(): number {
-    return this.slots.size;
+    return this.lru?.size ?? 0;
   }
 
   get bytes(): number {
-    return this.bytesUsed;
+    return this.lru?.calculatedSize ?? 0;
   }
 
   /** The value under `key`, counted as a hit; a miss when there is none or `usable` refuses it. */
   get(key: string, usable?: (value: V) => boolean): V | undefined {
-    const slot = this.slots.get(key);
-    if (slot === undefined || (usable !== undefined && !usable(slot.value))) {
+    const value = this.lru?.get(key);
+    if (value === undefined || (usable !== undefined && !usable(value))) {
       this.misses++;
       return undefined;
     }
     this.hits++;
-    this.slots.delete(key);
-    this.slots.set(key, slot);
-    return slot.value;
+    return value;
   }
 
   /** Keeps `value` (whose size in characters is `size`, beyond the key's), evicting the least recently used. */
   set(key: string, value: V, size: number): void {
+    if (this.lru === undefined) return;
     const bytes = key.length + size;
-    const old = this.slots.get(key);
-    if (old !== undefined) {
-      this.slots.delete(key);
-      this.bytesUsed -= old.bytes;
-    }
-    // One huge pod must not flush a whole rollout's worth of useful answers.
-    if (this.maxEntries <= 0 || bytes > this.maxBytes / 8) return;
-    this.slots.set(key, { value, bytes });
-    this.bytesUsed += bytes;
-    while (this.slots.size > this.maxEntries || this.bytesUsed > this.maxBytes) {
-      const [oldest, slot] = this.slots.entries().next().value as [string, Slot<V>];
-      this.slots.delete(oldest);
-      this.bytesUsed -= slot.bytes;
-    }
+    // A refused entry must not leave an older answer under the same key behind.
+    if (bytes > this.lru.maxEntrySize) this.lru.delete(key);
+    else this.lru.set(key, value, { size: bytes });
   }
 
   /** The value under `key` without counting a hit or a miss, or making it recently used. */
   peek(key: string): V | undefined {
-    return this.slots.get(key)?.value;
+    return this.lru?.peek(key);
   }
 
   clear(): void {
-    this.slots.clear();
-    this.bytesUsed = 0;
+    this.lru?.clear();
   }
 }
 

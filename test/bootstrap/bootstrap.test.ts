@@ -4,15 +4,10 @@ import path from 'node:path';
 import t from 'tap';
 import { main } from '../../cli/main.js';
 import { UserError } from '../../common/errors.js';
-import {
-  grpcHealthCheckFrame,
-  parseAppProbe,
-  parseHostPort,
-  parsePrometheusScrape,
-  renderBootstrap,
-  STATUS_LUA,
-  type SidecarBootstrapParams,
-} from '../../bootstrap/sidecar.js';
+import { parsePrometheusScrape } from '../../bootstrap/app-metrics.js';
+import { grpcHealthCheckFrame, parseAppProbe } from '../../bootstrap/app-probes.js';
+import { parseHostPort, renderBootstrap, type SidecarBootstrapParams } from '../../bootstrap/sidecar.js';
+import { STATUS_LUA } from '../../bootstrap/status-lua.js';
 import { bootstrapParams } from '../../bootstrap/commands.js';
 import { checkProtoJson, encodeProtoJson } from '../../control-plane/proto/json.js';
 import { envoyRoot } from '../../control-plane/proto/root.js';

@@ -21,7 +21,8 @@ import { createRequire } from 'node:module';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import t from 'tap';
-import { LUA_FILTER_NAME, renderBootstrap, STATUS_LUA, type SidecarBootstrapParams } from '../../bootstrap/sidecar.js';
+import { renderBootstrap, type SidecarBootstrapParams } from '../../bootstrap/sidecar.js';
+import { LUA_FILTER_NAME, STATUS_LUA } from '../../bootstrap/status-lua.js';
 
 type J = Record<string, any>;
 type LuaValue = undefined | boolean | number | Buffer | LuaTable;

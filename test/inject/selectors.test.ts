@@ -57,7 +57,7 @@ t.test("the shipped webhooks are Istio's four for the default revision, two for 
       matchExpressions: [
         { key: 'istio-injection', operator: 'In', values: ['enabled'] },
         // As the shipped manifests: Kubernetes' namespaces and tandem's own are never sent.
-        { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kube-public', 'tandem-system'] },
+        { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage', 'tandem-system'] },
       ],
     },
     objectSelector: { matchExpressions: [{ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] }] },

@@ -1,0 +1,233 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { UserError } from '../../common/errors.js';
+import { parseDocuments } from '../../webhook/documents.js';
+import type { ConfigObject } from '../model.js';
+import { admitDocument } from './admit.js';
+import { BaseConfigStore } from './base.js';
+import type { ConfigStoreDeps } from './types.js';
+
+/**
+ * The `file:PATH` source: a file, or a directory read recursively, of multi-document YAML (`.yaml`,
+ * `.yml`, `.json`; names starting with "." are skipped: editor swap files, and the `..data` twin of a
+ * mounted ConfigMap, whose files are read through their top-level symlinks). Every change under PATH
+ * triggers a debounced rescan of the whole tree; a file whose text is unchanged is not parsed again.
+ *
+ * Rules (config/README.md):
+ * - a document without metadata.namespace is in `default`, as `kubectl apply` would put it;
+ * - an invalid object is refused, logged with file, document (from 1), kind/namespace/name and the
+ *   problems, counted, and its last good version from that file stays in force;
+ * - a file that is not valid YAML keeps all its last good objects;
+ * - the same kind/namespace/name twice: the first in path order (then document order) wins, logged;
+ * - PATH itself vanishing keeps everything in force (a deleted file inside PATH removes its objects).
+ */
+
+const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
+
+interface FileEntry {
+  text: string;
+  /** accepted (or last good) objects of this file by configKey, with their 1-based document index */
+  objects: Map<string, { object: ConfigObject; document: number }>;
+}
+
+export interface FileConfigStoreOptions extends ConfigStoreDeps {
+  /** quiet time after a file event before rescanning, ms (editors write in several steps) */
+  settleMs?: number;
+}
+
+export class FileConfigStore extends BaseConfigStore {
+  private readonly files = new Map<string, FileEntry>();
+  private readonly watchers = new Map<string, FSWatcher>();
+  private timer: NodeJS.Timeout | undefined;
+  private scanning: Promise<void> = Promise.resolve();
+  private closed = false;
+  private readonly settleMs: number;
+
+  constructor(
+    /** absolute PATH */
+    readonly root: string,
+    private readonly rootIsDir: boolean,
+    opts: FileConfigStoreOptions,
+  ) {
+    super(opts);
+    this.settleMs = opts.settleMs ?? 50;
+  }
+
+  /** Schedules a rescan after the settle time; resolves when that rescan is done (tests and callers that need it). */
+  rescanSoon(): void {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.scanning = this.scanning.then(() => this.rescan());
+    }, this.settleMs);
+  }
+
+  /** Reads the tree, updates the watched directories and commits what changed. */
+  async rescan(): Promise<void> {
+    if (this.closed) return;
+    let listed: { files: string[]; dirs: string[] };
+    try {
+      listed = this.rootIsDir ? await listTree(this.root) : { files: [this.root], dirs: [path.dirname(this.root)] };
+      if (!this.rootIsDir) await stat(this.root);
+    } catch (err) {
+      this.log.warn({ path: this.root, err: (err as NodeJS.ErrnoException).code ?? (err as Error).message }, 'config path unreadable; keeping the config in force');
+      return;
+    }
+    if (this.closed) return;
+    this.watchDirs(listed.dirs);
+    const seen = new Set<string>();
+    for (const file of listed.files) {
+      seen.add(file);
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (err) {
+        // gone between listing and reading (a rename in progress): the next event rescans
+        this.log.debug({ file, err: (err as NodeJS.ErrnoException).code }, 'config file vanished while reading');
+        const old = this.files.get(file);
+        if (!old) seen.delete(file);
+        continue;
+      }
+      const old = this.files.get(file);
+      if (old && old.text === text) continue;
+      this.files.set(file, this.readFile(file, text, old));
+    }
+    for (const file of [...this.files.keys()]) if (!seen.has(file)) this.files.delete(file);
+    const desired = this.merge([...seen].sort());
+    const { upserts, deletes } = this.current.diffTo(desired);
+    this.commit(upserts, deletes);
+  }
+
+  /** One file's text -> its entry; a YAML error keeps the old entry's objects. */
+  private readFile(file: string, text: string, old: FileEntry | undefined): FileEntry {
+    let docs;
+    try {
+      docs = parseDocuments(text, file);
+    } catch (err) {
+      this.log.error({ file, err: (err as Error).message, keptObjects: old?.objects.size ?? 0 }, 'config file is not valid YAML; its last good objects stay in force');
+      return { text, objects: old?.objects ?? new Map() };
+    }
+    const objects: FileEntry['objects'] = new Map();
+    for (const d of docs) {
+      const a = admitDocument(d.object, this.validate, 'default');
+      if (a.outcome === 'ignored') {
+        this.log.debug({ file, document: d.index, reason: a.reason }, 'document ignored');
+        continue;
+      }
+      if (a.outcome === 'rejected') {
+        const lastGood = a.key === undefined ? undefined : (old?.objects.get(a.key)?.object ?? this.current.byKey(a.kind).get(a.key));
+        const [, namespace, name] = a.key?.split('/') ?? [];
+        this.rejected(a.kind, { file, document: d.index, namespace, name }, a.problems, lastGood !== undefined);
+        if (a.key !== undefined && lastGood !== undefined && !objects.has(a.key)) objects.set(a.key, { object: lastGood, document: d.index });
+        continue;
+      }
+      const key = `${a.object.kind}/${a.object.metadata.namespace}/${a.object.metadata.name}`;
+      const first = objects.get(key);
+      if (first) {
+        this.log.warn({ file, document: d.index, key, kept: `document ${first.document}` }, 'duplicate Istio config object in one file; the first stays');
+        continue;
+      }
+      objects.set(key, { object: a.object, document: d.index });
+    }
+    return { text, objects };
+  }
+
+  /** Every file's objects, first file (path order) winning a duplicate. */
+  private merge(files: string[]): Map<string, ConfigObject> {
+    const desired = new Map<string, ConfigObject>();
+    const from = new Map<string, string>();
+    for (const file of files) {
+      for (const [key, { object, document }] of this.files.get(file)?.objects ?? []) {
+        const winner = from.get(key);
+        if (winner !== undefined) {
+          this.log.warn({ key, file, document, kept: winner }, 'duplicate Istio config object; the one from the first file in path order stays');
+          continue;
+        }
+        from.set(key, file);
+        desired.set(key, object);
+      }
+    }
+    return desired;
+  }
+
+  private watchDirs(dirs: string[]): void {
+    const want = new Set(dirs);
+    for (const [dir, w] of this.watchers) {
+      if (!want.has(dir)) {
+        w.close();
+        this.watchers.delete(dir);
+      }
+    }
+    const base = this.rootIsDir ? undefined : path.basename(this.root);
+    for (const dir of want) {
+      if (this.watchers.has(dir)) continue;
+      try {
+        // Directories, not files: editors replace a file by rename, which a watch on the file loses.
+        const w = watch(dir, (_event, name) => {
+          if (base !== undefined && name !== null && name !== base) return;
+          this.rescanSoon();
+        });
+        w.on('error', () => {
+          w.close();
+          this.watchers.delete(dir);
+          this.rescanSoon();
+        });
+        this.watchers.set(dir, w);
+      } catch (err) {
+        this.log.warn({ dir, err: (err as NodeJS.ErrnoException).code }, 'cannot watch config directory');
+      }
+    }
+  }
+
+  /** Waits for the scans scheduled so far (tests). */
+  async settled(): Promise<void> {
+    await this.scanning;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+    await this.scanning;
+  }
+
+  /** First scan (called once by createFileConfigStore). */
+  async start(): Promise<void> {
+    await this.rescan();
+    this.markSynced();
+  }
+}
+
+/** Files (sorted) and directories under `root`, following symlinks, skipping dot-names. */
+async function listTree(root: string): Promise<{ files: string[]; dirs: string[] }> {
+  const files: string[] = [];
+  const dirs: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    dirs.push(dir);
+    for (const name of (await readdir(dir)).sort()) {
+      if (name.startsWith('.')) continue;
+      const p = path.join(dir, name);
+      const st = await stat(p).catch(() => undefined);
+      if (st?.isDirectory()) await walk(p);
+      else if (st?.isFile() && EXTENSIONS.has(path.extname(name).toLowerCase())) files.push(p);
+    }
+  };
+  await walk(root);
+  return { files: files.sort(), dirs };
+}
+
+/** Reads and watches PATH; a missing PATH is a UserError (the caller creates `.tandem/config/` on embedded defaults). */
+export async function createFileConfigStore(file: string, opts: FileConfigStoreOptions): Promise<FileConfigStore> {
+  const root = path.resolve(file);
+  let isDir: boolean;
+  try {
+    isDir = (await stat(root)).isDirectory();
+  } catch (err) {
+    throw new UserError(`config path ${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const store = new FileConfigStore(root, isDir, opts);
+  await store.start();
+  return store;
+}

@@ -20,7 +20,8 @@ import type { ConfigStoreDeps } from './types.js';
  *   problems, counted, and its last good version from that file stays in force;
  * - a file that is not valid YAML keeps all its last good objects;
  * - the same kind/namespace/name twice: the first in path order (then document order) wins, logged;
- * - PATH itself vanishing keeps everything in force (a deleted file inside PATH removes its objects).
+ * - PATH itself vanishing keeps everything in force (a deleted file inside PATH removes its objects);
+ * - a file that becomes empty is believed one settle time later (writers truncate, then write).
  */
 
 const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
@@ -39,6 +40,7 @@ export interface FileConfigStoreOptions extends ConfigStoreDeps {
 export class FileConfigStore extends BaseConfigStore {
   private readonly files = new Map<string, FileEntry>();
   private readonly watchers = new Map<string, FSWatcher>();
+  private readonly emptySeen = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private scanning: Promise<void> = Promise.resolve();
   private closed = false;
@@ -54,7 +56,7 @@ export class FileConfigStore extends BaseConfigStore {
     this.settleMs = opts.settleMs ?? 50;
   }
 
-  /** Schedules a rescan after the settle time; resolves when that rescan is done (tests and callers that need it). */
+  /** Schedules a rescan after the settle time (events in a burst share one). */
   rescanSoon(): void {
     if (this.closed) return;
     clearTimeout(this.timer);
@@ -91,6 +93,13 @@ export class FileConfigStore extends BaseConfigStore {
       }
       const old = this.files.get(file);
       if (old && old.text === text) continue;
+      if (old && text.trim() === '' && !this.emptySeen.has(file)) {
+        // A writer truncates before it writes: an emptied file counts once it is still empty a settle time later.
+        this.emptySeen.add(file);
+        this.rescanSoon();
+        continue;
+      }
+      this.emptySeen.delete(file);
       this.files.set(file, this.readFile(file, text, old));
     }
     for (const file of [...this.files.keys()]) if (!seen.has(file)) this.files.delete(file);

@@ -64,6 +64,9 @@ export function admitDocument(raw: unknown, validate: ConfigValidator, defaultNa
 
   const metadata: Record<string, unknown> = {};
   for (const f of META_FIELDS) if (meta[f] !== undefined && meta[f] !== null) metadata[f] = structuredClone(meta[f]);
+  // client-node's list deserializes timestamps to Date, a watch event carries the apiserver's RFC 3339 text
+  const created = metadata['creationTimestamp'];
+  if (created instanceof Date) metadata['creationTimestamp'] = created.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const spec = isObject(doc['spec']) ? structuredClone(doc['spec']) : {};
   return { outcome: 'accepted', object: deepFreeze({ apiVersion: doc['apiVersion'] as string, kind, metadata: metadata as unknown as ConfigMeta, spec }) };
 }

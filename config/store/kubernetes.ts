@@ -3,19 +3,17 @@ import {
   CoreV1Api,
   KubernetesObjectApi,
   makeInformer,
-  type Informer,
   type KubeConfig,
   type KubernetesObject,
-  type ObjectCache,
 } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../../common/kubeconfig.js';
-import type { Logger } from '../../common/logger.js';
 import { isObject } from '../../common/objects.js';
 import { namespaceSelected } from '../mesh/discovery.js';
 import type { MeshConfig } from '../mesh/mesh-config.js';
 import { CONFIG_KINDS, CONFIG_VERSIONS, configKey, type ConfigKind, type ConfigObject } from '../model.js';
 import { admitDocument, istioKind } from './admit.js';
 import { BaseConfigStore } from './base.js';
+import { ResilientInformer, type Inf, type WatchOptions } from './informer.js';
 import type { ConfigStoreFactoryDeps } from './index.js';
 
 /**
@@ -30,8 +28,6 @@ import type { ConfigStoreFactoryDeps } from './index.js';
 
 const CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
 const NAMESPACES = '/api/v1/namespaces';
-
-type Inf = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
 
 export interface IstioCrd {
   kind: ConfigKind;
@@ -60,65 +56,6 @@ export function istioCrd(crd: unknown): IstioCrd | undefined {
   const ready = established === undefined || (established as Record<string, unknown>)['status'] === 'True';
   const version = ready ? CONFIG_VERSIONS.find((v) => servedVersions.has(v)) : undefined;
   return { kind: known.kind, group: known.group, plural: known.plural, version };
-}
-
-interface WatchOptions {
-  retryMs: number;
-  maxRetryMs: number;
-  log: Logger;
-}
-
-/** An informer that restarts itself with exponential backoff after any failure, and says when it first listed. */
-class ResilientInformer {
-  listed = false;
-  private stopped = false;
-  private starting = false;
-  private startError: unknown;
-  private attempt = 0;
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    readonly what: string,
-    readonly informer: Inf,
-    private readonly opts: WatchOptions,
-    private readonly onListed: () => void,
-  ) {
-    informer.on('error', (err: unknown) => {
-      if (this.starting) this.startError ??= err;
-      else this.retry(err);
-    });
-  }
-
-  async run(): Promise<void> {
-    if (this.stopped) return;
-    this.starting = true;
-    this.startError = undefined;
-    await this.informer.start();
-    this.starting = false;
-    if (this.stopped) return;
-    if (this.startError !== undefined) return this.retry(this.startError);
-    this.attempt = 0;
-    if (!this.listed) {
-      this.listed = true;
-      this.onListed();
-    }
-  }
-
-  private retry(err: unknown): void {
-    if (this.stopped) return;
-    const delay = Math.min(this.opts.retryMs * 2 ** this.attempt, this.opts.maxRetryMs);
-    this.attempt++;
-    const e = err as { message?: string; statusCode?: number; code?: number | string };
-    this.opts.log.warn({ what: this.what, err: e?.message ?? String(err), status: e?.statusCode ?? e?.code, retryInMs: delay }, 'Kubernetes list/watch failed; retrying');
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.run(), delay);
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.informer.stop();
-  }
 }
 
 export interface KubernetesConfigStoreOptions extends ConfigStoreFactoryDeps {

@@ -1,5 +1,6 @@
 import { silentLogger, type Logger } from '../../common/logger.js';
 import { getMetrics } from '../../common/metrics.js';
+import type { MeshConfig } from '../mesh/mesh-config.js';
 import type { ConfigKind, ConfigObject, ConfigProblem } from '../model.js';
 import { describeProblems } from './admit.js';
 import { ConfigSnapshot } from './snapshot.js';
@@ -46,6 +47,9 @@ export abstract class BaseConfigStore implements ConfigStore {
   hasSynced(): boolean {
     return this.syncedFlag;
   }
+
+  /** Sources without namespace labels ignore discoverySelectors. */
+  setMesh(_mesh: Pick<MeshConfig, 'discoverySelectors'>): void {}
 
   abstract close(): Promise<void>;
 

@@ -100,7 +100,7 @@ export class FileConfigStore extends BaseConfigStore {
         continue;
       }
       this.emptySeen.delete(file);
-      this.files.set(file, this.readFile(file, text, old));
+      this.files.set(file, this.parseFile(file, text, old));
     }
     for (const file of [...this.files.keys()]) if (!seen.has(file)) this.files.delete(file);
     const desired = this.merge([...seen].sort());
@@ -109,7 +109,7 @@ export class FileConfigStore extends BaseConfigStore {
   }
 
   /** One file's text -> its entry; a YAML error keeps the old entry's objects. */
-  private readFile(file: string, text: string, old: FileEntry | undefined): FileEntry {
+  private parseFile(file: string, text: string, old: FileEntry | undefined): FileEntry {
     let docs;
     try {
       docs = parseDocuments(text, file);

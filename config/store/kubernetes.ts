@@ -105,7 +105,7 @@ export class KubernetesConfigStore extends BaseConfigStore {
   }
 
   /** New mesh config: discoverySelectors may select other namespaces now. */
-  setMesh(mesh: Pick<MeshConfig, 'discoverySelectors'>): void {
+  override setMesh(mesh: Pick<MeshConfig, 'discoverySelectors'>): void {
     this.mesh = mesh;
     if (mesh.discoverySelectors.length > 0 && !this.namespaces) this.watchNamespaces();
     // Until the namespaces are listed, the old selection stays (re-selecting from nothing would drop everything).

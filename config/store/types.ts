@@ -1,4 +1,5 @@
 import type { Logger } from '../../common/logger.js';
+import type { MeshConfig } from '../mesh/mesh-config.js';
 import type { ConfigKind, ConfigObject, ConfigProblem } from '../model.js';
 import type { ConfigSnapshot } from './snapshot.js';
 
@@ -32,6 +33,8 @@ export interface ConfigStore {
   /** resolves once the first full read is done (files read; every installed CRD listed) */
   readonly synced: Promise<void>;
   hasSynced(): boolean;
+  /** a new mesh config: its discoverySelectors limit the namespaces read (Kubernetes; files have no namespace labels) */
+  setMesh(mesh: Pick<MeshConfig, 'discoverySelectors'>): void;
   close(): Promise<void>;
 }
 

@@ -148,8 +148,13 @@ t.test('no CRDs installed yet: synced with nothing, then a CRD appears; an unrea
   await store.synced;
   t.equal(store.snapshot().size, 0);
   const changes = recordChanges(store);
-  installCrd(api, 'networking.istio.io', 'VirtualService', 'virtualservices', [['v1', true]]);
+  // created, not yet Established: nothing is read until the apiserver establishes it
+  api.addCollection(VS, 'VirtualService', 'networking.istio.io/v1');
   api.apply(VS, 'ADDED', vs('late', 'shop', ['late']));
+  api.apply(CRDS, 'ADDED', crd('networking.istio.io', 'VirtualService', 'virtualservices', [['v1', true]], 'False'));
+  await new Promise((r) => setTimeout(r, 100));
+  t.notOk(api.requests.some((r) => r.path === VS), 'a CRD not yet established is not read');
+  api.apply(CRDS, 'MODIFIED', crd('networking.istio.io', 'VirtualService', 'virtualservices', [['v1', true]]));
   await until(() => changes.length === 1, 'the object of the late CRD');
   t.same(changes[0]?.kinds, { VirtualService: { added: ['VirtualService/shop/late'], updated: [], deleted: [] } });
 

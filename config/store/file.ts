@@ -1,4 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../../common/errors.js';
@@ -26,8 +27,32 @@ import type { ConfigStoreDeps } from './types.js';
 
 const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
+/**
+ * Unchanged files are not read again: a file whose stamp (inode, size, mtime, ctime in ns) is the one
+ * of its last read is skipped, unless its mtime is within RACY_MS of the scan — a same-size rewrite
+ * inside one timestamp tick would keep the stamp (git's "racily clean" rule). Measured on 1,000 files
+ * (3,000 objects, 2 shared cores at load ~20, successive runs): an unchanged rescan took 1,434 ms reading
+ * every file, 65-105 ms with stamps; an edit reached listeners in 127-158 ms (settle 50 ms).
+ */
+const RACY_MS = 2000;
+
+interface Stamp {
+  key: string;
+  mtimeMs: number;
+}
+
+interface ListedFile {
+  path: string;
+  stamp: Stamp;
+}
+
+function stampOf(st: BigIntStats): Stamp {
+  return { key: `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`, mtimeMs: Number(st.mtimeMs) };
+}
+
 interface FileEntry {
   text: string;
+  stamp: Stamp;
   /** accepted (or last good) objects of this file by configKey, with their 1-based document index */
   objects: Map<string, { object: ConfigObject; document: number }>;
 }
@@ -68,40 +93,49 @@ export class FileConfigStore extends BaseConfigStore {
   /** Reads the tree, updates the watched directories and commits what changed. */
   async rescan(): Promise<void> {
     if (this.closed) return;
-    let listed: { files: string[]; dirs: string[] };
+    const scanStartMs = Date.now();
+    let listed: { files: ListedFile[]; dirs: string[] };
     try {
-      listed = this.rootIsDir ? await listTree(this.root) : { files: [this.root], dirs: [path.dirname(this.root)] };
-      if (!this.rootIsDir) await stat(this.root);
+      listed = this.rootIsDir ? await listTree(this.root) : { files: [{ path: this.root, stamp: stampOf(await stat(this.root, { bigint: true })) }], dirs: [path.dirname(this.root)] };
     } catch (err) {
       this.log.warn({ path: this.root, err: (err as NodeJS.ErrnoException).code ?? (err as Error).message }, 'config path unreadable; keeping the config in force');
       return;
     }
     if (this.closed) return;
     this.watchDirs(listed.dirs);
+    // Reads in parallel (the thread pool overlaps them), then parses in path order.
+    const texts = await Promise.all(
+      listed.files.map(async (f): Promise<string | undefined | Error> => {
+        const old = this.files.get(f.path);
+        if (old && old.stamp.key === f.stamp.key && scanStartMs - f.stamp.mtimeMs > RACY_MS) return undefined;
+        return readFile(f.path, 'utf8').catch((err: Error) => err);
+      }),
+    );
     const seen = new Set<string>();
-    for (const file of listed.files) {
-      seen.add(file);
-      let text: string;
-      try {
-        text = await readFile(file, 'utf8');
-      } catch (err) {
-        // gone between listing and reading (a rename in progress): the next event rescans
-        this.log.debug({ file, err: (err as NodeJS.ErrnoException).code }, 'config file vanished while reading');
-        const old = this.files.get(file);
-        if (!old) seen.delete(file);
-        continue;
-      }
+    listed.files.forEach(({ path: file, stamp }, i) => {
+      const text = texts[i];
       const old = this.files.get(file);
-      if (old && old.text === text) continue;
+      if (text instanceof Error) {
+        // gone between listing and reading (a rename in progress): the next event rescans
+        this.log.debug({ file, err: (text as NodeJS.ErrnoException).code }, 'config file vanished while reading');
+        if (old) seen.add(file);
+        return;
+      }
+      seen.add(file);
+      if (text === undefined) return;
+      if (old && old.text === text) {
+        old.stamp = stamp;
+        return;
+      }
       if (old && text.trim() === '' && !this.emptySeen.has(file)) {
         // A writer truncates before it writes: an emptied file counts once it is still empty a settle time later.
         this.emptySeen.add(file);
         this.rescanSoon();
-        continue;
+        return;
       }
       this.emptySeen.delete(file);
-      this.files.set(file, this.parseFile(file, text, old));
-    }
+      this.files.set(file, { ...this.parseFile(file, text, old), stamp });
+    });
     for (const file of [...this.files.keys()]) if (!seen.has(file)) this.files.delete(file);
     const desired = this.merge([...seen].sort());
     const { upserts, deletes } = this.current.diffTo(desired);
@@ -109,9 +143,11 @@ export class FileConfigStore extends BaseConfigStore {
   }
 
   /** One file's text -> its entry; a YAML error keeps the old entry's objects. */
-  private parseFile(file: string, text: string, old: FileEntry | undefined): FileEntry {
+  private parseFile(file: string, text: string, old: FileEntry | undefined): Omit<FileEntry, 'stamp'> {
     let docs;
     try {
+      // ~1 ms per document with `yaml` (js-yaml measured 8-12x faster), kept so that the stores and
+      // `tandem validate` read documents with one parser; only changed files are parsed.
       docs = parseDocuments(text, file);
     } catch (err) {
       this.log.error({ file, err: (err as Error).message, keptObjects: old?.objects.size ?? 0 }, 'config file is not valid YAML; its last good objects stay in force');
@@ -209,22 +245,26 @@ export class FileConfigStore extends BaseConfigStore {
   }
 }
 
-/** Files (sorted) and directories under `root`, following symlinks, skipping dot-names. */
-async function listTree(root: string): Promise<{ files: string[]; dirs: string[] }> {
-  const files: string[] = [];
+/** Files (sorted, with their stamps) and directories under `root`, following symlinks, skipping dot-names. */
+async function listTree(root: string): Promise<{ files: ListedFile[]; dirs: string[] }> {
+  const files: ListedFile[] = [];
   const dirs: string[] = [];
   const walk = async (dir: string): Promise<void> => {
     dirs.push(dir);
-    for (const name of (await readdir(dir)).sort()) {
-      if (name.startsWith('.')) continue;
+    const names = (await readdir(dir)).filter((n) => !n.startsWith('.'));
+    const stats = await Promise.all(names.map((n) => stat(path.join(dir, n), { bigint: true }).catch(() => undefined)));
+    const subdirs: string[] = [];
+    names.forEach((name, i) => {
+      const st = stats[i];
       const p = path.join(dir, name);
-      const st = await stat(p).catch(() => undefined);
-      if (st?.isDirectory()) await walk(p);
-      else if (st?.isFile() && EXTENSIONS.has(path.extname(name).toLowerCase())) files.push(p);
-    }
+      if (st?.isDirectory()) subdirs.push(p);
+      else if (st?.isFile() && EXTENSIONS.has(path.extname(name).toLowerCase())) files.push({ path: p, stamp: stampOf(st) });
+    });
+    await Promise.all(subdirs.map(walk));
   };
   await walk(root);
-  return { files: files.sort(), dirs };
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { files, dirs };
 }
 
 /** Reads and watches PATH; a missing PATH is a UserError (the caller creates `.tandem/config/` on embedded defaults). */

@@ -172,3 +172,14 @@ t.test('an emptied file is believed after a settle time (writers truncate first)
   await writeFile(path.join(dir, 'a.yaml'), '');
   t.same((await change).kinds, { VirtualService: { added: [], updated: [], deleted: ['VirtualService/ns/a'] } });
 });
+
+t.test('a same-size rewrite right after a read is seen (stamps are not trusted within the racy window)', async (t) => {
+  const dir = await tmpDir(t);
+  const file = path.join(dir, 'a.yaml');
+  await writeFile(file, vsYaml('a', ['h1'], 'ns'));
+  const { store } = await open(t, dir);
+  const change = nextChange(store);
+  await writeFile(file, vsYaml('a', ['h2'], 'ns'));
+  t.same((await change).kinds, { VirtualService: { added: [], updated: ['VirtualService/ns/a'], deleted: [] } });
+  t.same(store.get('VirtualService', 'ns', 'a')?.spec, { hosts: ['h2'] });
+});

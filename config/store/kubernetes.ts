@@ -13,7 +13,7 @@ import type { MeshConfig } from '../mesh/mesh-config.js';
 import { CONFIG_KINDS, CONFIG_VERSIONS, configKey, type ConfigKind, type ConfigObject } from '../model.js';
 import { admitDocument, istioKind } from './admit.js';
 import { BaseConfigStore } from './base.js';
-import { ResilientInformer, type Inf, type WatchOptions } from './informer.js';
+import { ResilientInformer, type WatchOptions } from './informer.js';
 import type { ConfigStoreFactoryDeps } from './index.js';
 
 /**

@@ -64,6 +64,7 @@ export class TandemMetrics {
   private readonly xdsPushes: Counter<'type'>;
   private readonly xdsNacks: Counter<'type'>;
   private readonly certExpiry: Gauge<'file'>;
+  private readonly configRejected: Counter<'kind'>;
 
   private readonly admissionReasons = new Set<string>();
   private readonly xdsTypes = new Set<string>();
@@ -113,6 +114,13 @@ export class TandemMetrics {
       name: 'tandem_cert_expiry_timestamp_seconds',
       help: 'When a loaded certificate expires (notAfter), in seconds since the Unix epoch, by file.',
       labelNames: ['file'] as const,
+      registers,
+    });
+
+    this.configRejected = new Counter({
+      name: 'tandem_config_rejected_total',
+      help: 'Istio config objects refused by validation (the last good version stays in force), by kind.',
+      labelNames: ['kind'] as const,
       registers,
     });
 
@@ -175,6 +183,11 @@ export class TandemMetrics {
   /** Forgets a certificate file that is no longer loaded. */
   clearCertExpiry(file: string): void {
     this.certExpiry.remove(file);
+  }
+
+  /** Counts one refused Istio config object; `kind` is one of config/model.ts's CONFIG_KINDS (a bounded set). */
+  recordConfigRejected(kind: string): void {
+    this.configRejected.inc({ kind });
   }
 
   /** The Prometheus text exposition of every metric in this registry. */

@@ -1,8 +1,8 @@
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_XDS_ADDRESS } from '../bootstrap/sidecar.js';
 import { UserError } from '../common/errors.js';
-import { DEFAULT_PROXY_CONFIG, mergeProxyConfig, type ProxyConfigSettings } from './proxy-config.js';
-import { selectorProblem, type LabelSelector } from './selectors.js';
+import { DEFAULT_PROXY_CONFIG, mergeProxyConfig, type ProxyConfigSettings } from '../config/mesh/proxy-config.js';
+import { selectorProblem, type LabelSelector } from '../common/label-selectors.js';
 import { isDns1123Label } from '../common/names.js';
 import { isObject } from '../common/objects.js';
 

@@ -1,6 +1,6 @@
 import { DEFAULT_NAMESPACE } from '../common/names.js';
 import { INJECT_KEY, NAMESPACE_INJECTION_LABEL, REV_LABEL, neverInjectedNamespaces } from './labels.js';
-import { matchesSelector, type LabelSelector, type LabelSelectorRequirement } from './selectors.js';
+import { matchesSelector, type LabelSelector, type LabelSelectorRequirement } from '../common/label-selectors.js';
 
 /**
  * The apiserver-side selection of the shipped MutatingWebhookConfiguration, as data: the manifests

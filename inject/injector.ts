@@ -18,7 +18,7 @@ import { neverInjectedNamespaces } from './labels.js';
 import { proxyLifecycle } from './lifecycle.js';
 import { KUBE_APP_PROBERS_ENV, REWRITE_PROBES_ANNOTATION, boolAnnotation, envOf, previousProbers, probersJson, rewriteAppProbesCopying, setEnv, type AppProbers } from './probes.js';
 import { MERGED_METRICS_PORT, PROMETHEUS_ENV, prometheusMerge } from './prometheus.js';
-import { podProxyConfig, type ProxyConfigSettings } from './proxy-config.js';
+import { podProxyConfig, type ProxyConfigSettings } from '../config/mesh/proxy-config.js';
 import { componentLogLevelProblem, proxyOptions } from './proxy-options.js';
 import { resourcesFromAnnotations } from './resources.js';
 import { removePreviousInjection, type InjectionStatus } from './status.js';

@@ -1,7 +1,7 @@
 import type { InjectorConfig } from './config.js';
 import { NAMESPACE_NAME_LABEL, matchingWebhook } from './injection-webhooks.js';
 import { INJECT_KEY, STATUS_ANNOTATION, parseIstioBool } from './labels.js';
-import { matchesSelector } from './selectors.js';
+import { matchesSelector } from '../common/label-selectors.js';
 import type { Decision, InjectionContext, NamespaceFacts, Pod } from './types.js';
 
 /**

@@ -1,5 +1,5 @@
 import { UserError } from '../../common/errors.js';
-import { formatDocuments, parseDocuments, readSource, readStdin, type OutputFormat } from './documents.js';
+import { formatDocuments, parseDocuments, readSource, readStdin, type OutputFormat } from '../../common/documents.js';
 import { injectPod, type Injector } from '../injector.js';
 import { explain } from '../policy.js';
 import { mapPods, podSites, type KubeObject, type PodSite } from './workloads.js';

@@ -7,7 +7,9 @@ import { isObject } from '../../common/objects.js';
  * Where the pod template lives in each workload kind tandem injects, so that
  * offline injection and check-inject treat them all as pods.
  */
-export type KubeObject = Record<string, unknown> & { kind?: unknown; apiVersion?: unknown; metadata?: unknown };
+import type { KubeObject } from '../../common/documents.js';
+
+export type { KubeObject };
 
 /** Kinds with `spec.template`; CronJob nests it one level deeper. DeploymentConfig is OpenShift's, which Istio injects too. */
 const TEMPLATE_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job', 'DeploymentConfig'];

@@ -12,7 +12,9 @@ import type { AddressInfo } from 'node:net';
  * - a resourceVersion older than the compaction point gets the apiserver's
  *   "too old resource version" answer: an ERROR event with a 410 Status, then EOF;
  * - BOOKMARK events carry only `metadata.resourceVersion`;
- * - the server may end a watch at any time (as the apiserver does on timeout).
+ * - the server may end a watch at any time (as the apiserver does on timeout);
+ * - more collections (custom resources, namespaces) can be added while it runs, as installing a CRD
+ *   does; `GET /apis/<group>/<version>` answers discovery (an APIResourceList) for those present.
  */
 type Obj = Record<string, any>;
 
@@ -47,6 +49,37 @@ export class EmulatedApiServer {
     for (const c of Object.values(this.collections)) for (const w of c.watchers) w.destroy();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Serves one more collection from now on (a CRD being established); cluster-scoped when `namespaced` is false. */
+  addCollection(path: string, kind: string, apiVersion: string, namespaced = true): void {
+    this.collections[path] ??= { kind, apiVersion, objects: new Map(), log: [], watchers: new Set(), compactedBelow: 0, failNext: undefined };
+    this.namespaced.set(path, namespaced);
+  }
+
+  /** Stops serving a collection (a CRD deleted): its watches are cut, its objects gone. */
+  removeCollection(path: string): void {
+    const c = this.col(path);
+    for (const w of c.watchers) w.destroy();
+    delete this.collections[path];
+  }
+
+  /** Destroys every open watch connection of a collection mid-stream (a network failure, not a clean end). */
+  dropWatches(path: string): void {
+    const c = this.col(path);
+    for (const w of c.watchers) w.destroy();
+    c.watchers.clear();
+  }
+
+  private readonly namespaced = new Map<string, boolean>();
+
+  /** Discovery for `/apis/<group>/<version>`: the collections under it, or undefined when none. */
+  private discovery(groupVersion: string): object | undefined {
+    const prefix = `/apis/${groupVersion}/`;
+    const resources = Object.entries(this.collections)
+      .filter(([p]) => p.startsWith(prefix) && !p.slice(prefix.length).includes('/'))
+      .map(([p, c]) => ({ name: p.slice(prefix.length), singularName: '', namespaced: this.namespaced.get(p) ?? true, kind: c.kind, verbs: ['get', 'list', 'watch'] }));
+    return resources.length === 0 ? undefined : { kind: 'APIResourceList', apiVersion: 'v1', groupVersion, resources };
   }
 
   private col(path: string): Collection {
@@ -103,6 +136,11 @@ export class EmulatedApiServer {
     const watch = url.searchParams.get('watch') === 'true';
     const resourceVersion = url.searchParams.get('resourceVersion');
     this.requests.push({ path: url.pathname, watch, resourceVersion });
+    const discovered = !c && req.method === 'GET' && /^\/apis\/[^/]+\/[^/]+$/.test(url.pathname) ? this.discovery(url.pathname.slice('/apis/'.length)) : undefined;
+    if (discovered) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(discovered));
+      return;
+    }
     if (!c || req.method !== 'GET') {
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 404, reason: 'NotFound' }));
       return;

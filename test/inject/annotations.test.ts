@@ -4,7 +4,7 @@ import { DEFAULT_XDS_ADDRESS, renderBootstrap } from '../../bootstrap/sidecar.js
 import { DEFAULT_CONFIG } from '../../inject/config.js';
 import { injectPod } from '../../inject/injector.js';
 import { rewriteAppProbesCopying } from '../../inject/probes.js';
-import { parseDuration } from '../../inject/proxy-config.js';
+import { parseDuration } from '../../config/mesh/proxy-config.js';
 import type { Pod } from '../../inject/types.js';
 import { basicPod, injector, manual, podProblems } from './helpers.js';
 

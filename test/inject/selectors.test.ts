@@ -1,6 +1,6 @@
 import t from 'tap';
 import { injectionWebhooks, matchingWebhook } from '../../inject/injection-webhooks.js';
-import { matchesSelector, selectorProblem } from '../../inject/selectors.js';
+import { matchesSelector, selectorProblem } from '../../common/label-selectors.js';
 
 t.test('Kubernetes label selector semantics', async (t) => {
   const labels = { app: 'web', tier: 'front' };

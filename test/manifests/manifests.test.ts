@@ -13,7 +13,7 @@ import { parseAllDocuments } from 'yaml';
 import { DEFAULT_XDS_ADDRESS } from '../../bootstrap/sidecar.js';
 import { DEFAULT_CONFIG } from '../../inject/config.js';
 import { injectionWebhooks, matchingWebhook } from '../../inject/injection-webhooks.js';
-import { matchesSelector, type LabelSelector, type LabelSelectorRequirement } from '../../inject/selectors.js';
+import { matchesSelector, type LabelSelector, type LabelSelectorRequirement } from '../../common/label-selectors.js';
 import { conformancePath } from '../conformance.js';
 
 /**

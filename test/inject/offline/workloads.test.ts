@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
-import { formatDocuments, parseDocuments } from '../../../inject/offline/documents.js';
+import { formatDocuments, parseDocuments } from '../../../common/documents.js';
 import { checkFiles, formatCheckResults, injectFiles, parseLabelList } from '../../../inject/offline/files.js';
 import { mapPods, podSites, WORKLOAD_KINDS, type KubeObject } from '../../../inject/offline/workloads.js';
 import { injector } from '../helpers.js';

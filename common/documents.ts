@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments, stringify, type Document } from 'yaml';
-import { UserError } from '../../common/errors.js';
-import type { KubeObject } from './workloads.js';
+import { UserError } from './errors.js';
+/** Any Kubernetes-shaped document: what multi-document YAML inputs hold. */
+export type KubeObject = Record<string, unknown> & { kind?: unknown; apiVersion?: unknown; metadata?: unknown };
 
 /**
  * Multi-document YAML in and out for the offline commands. Errors name the file

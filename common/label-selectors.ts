@@ -1,4 +1,4 @@
-import { isObject } from '../common/objects.js';
+import { isObject } from './objects.js';
 
 /**
  * Kubernetes label selectors: their shape (as read from config) and their matching semantics.

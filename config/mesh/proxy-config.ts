@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { parse as parseYaml } from 'yaml';
-import { UserError } from '../common/errors.js';
+import { UserError } from '../../common/errors.js';
 
 /**
  * Istio's ProxyConfig, the part tandem implements: the mesh-wide default from

@@ -9,7 +9,7 @@
 import type { ConnectionPoolSettings, LoadBalancerSettings, OutlierDetection } from '../../config/kinds.js';
 import type { ProxyView } from '../model/proxy-view.js';
 import type { MeshService, MeshServicePort } from '../model/services.js';
-import { ADS, HTTP_OPTIONS, outboundCluster, PASSTHROUGH_CLUSTER, BLACKHOLE_CLUSTER, T, type Json } from './envoy.js';
+import { ADS, duration, durationSeconds, HTTP_OPTIONS, outboundCluster, PASSTHROUGH_CLUSTER, BLACKHOLE_CLUSTER, T, type Json } from './envoy.js';
 import { loadAssignment, subsetEndpoints } from './endpoints.js';
 import { upstreamTransportSocket, type TlsHooks } from './tls.js';
 import { clusterPolicy, type ClusterPolicy } from './traffic-policy.js';
@@ -57,13 +57,6 @@ function lbFields(lb: LoadBalancerSettings | undefined, proxyless: boolean): Jso
   }
 }
 
-function seconds(d: string): number {
-  const units: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001, us: 1e-6, µs: 1e-6, ns: 1e-9 };
-  let total = 0;
-  for (const [, n, u] of d.matchAll(/([0-9.]+)(h|ms|us|µs|ns|m|s)/g)) total += Number(n) * (units[u!] ?? 0);
-  return Math.max(1, Math.round(total));
-}
-
 function circuitBreakers(cp: ConnectionPoolSettings): Json {
   return {
     thresholds: [
@@ -85,9 +78,9 @@ function protocolOptions(p: MeshServicePort, cp: ConnectionPoolSettings | undefi
   const h2 = p.protocol === 'GRPC' || p.protocol === 'HTTP2' || h?.h2UpgradePolicy === 'UPGRADE';
   const common: Json = {};
   const idle = h?.idleTimeout ?? cp?.tcp?.idleTimeout;
-  if (idle) common['idle_timeout'] = idle;
+  if (idle) common['idle_timeout'] = duration(idle);
   if (h?.maxRequestsPerConnection) common['max_requests_per_connection'] = h.maxRequestsPerConnection;
-  if (cp?.tcp?.maxConnectionDuration) common['max_connection_duration'] = cp.tcp.maxConnectionDuration;
+  if (cp?.tcp?.maxConnectionDuration) common['max_connection_duration'] = duration(cp.tcp.maxConnectionDuration);
   const h2opts: Json = h?.maxConcurrentStreams ? { max_concurrent_streams: h.maxConcurrentStreams } : {};
   if (!h2 && !h?.useClientProtocol && Object.keys(common).length === 0) return undefined;
   const opts: Json = { '@type': T + HTTP_OPTIONS };
@@ -109,8 +102,8 @@ function outlier(o: OutlierDetection): Json {
     out['consecutive_gateway_failure'] = o.consecutiveGatewayErrors;
     out['enforcing_consecutive_gateway_failure'] = o.consecutiveGatewayErrors > 0 ? 100 : 0;
   }
-  if (o.interval) out['interval'] = o.interval;
-  if (o.baseEjectionTime) out['base_ejection_time'] = o.baseEjectionTime;
+  if (o.interval) out['interval'] = duration(o.interval);
+  if (o.baseEjectionTime) out['base_ejection_time'] = duration(o.baseEjectionTime);
   if (o.maxEjectionPercent !== undefined) out['max_ejection_percent'] = o.maxEjectionPercent;
   if (o.splitExternalLocalOriginErrors) {
     out['split_external_local_origin_errors'] = true;
@@ -134,7 +127,8 @@ function buildCluster(
   if (!type) return undefined;
   const c: Json = { name, type };
   if (type === 'EDS') c['eds_cluster_config'] = { eds_config: ADS, service_name: name };
-  c['connect_timeout'] = policy.connectionPool?.tcp?.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
+  const connect = policy.connectionPool?.tcp?.connectTimeout;
+  c['connect_timeout'] = connect ? duration(connect) : DEFAULT_CONNECT_TIMEOUT;
   Object.assign(c, type === 'ORIGINAL_DST' ? { lb_policy: 'CLUSTER_PROVIDED' } : lbFields(policy.loadBalancer, proxyless));
   if (type === 'STRICT_DNS' || type === 'LOGICAL_DNS') {
     const eps = subsetEndpoints(p.endpoints, subsetLabels);
@@ -148,8 +142,8 @@ function buildCluster(
   if (tcpKeepalive && !proxyless) {
     const ka: Json = {};
     if (tcpKeepalive.probes !== undefined) ka['keepalive_probes'] = tcpKeepalive.probes;
-    if (tcpKeepalive.time) ka['keepalive_time'] = seconds(tcpKeepalive.time);
-    if (tcpKeepalive.interval) ka['keepalive_interval'] = seconds(tcpKeepalive.interval);
+    if (tcpKeepalive.time) ka['keepalive_time'] = Math.max(1, durationSeconds(tcpKeepalive.time));
+    if (tcpKeepalive.interval) ka['keepalive_interval'] = Math.max(1, durationSeconds(tcpKeepalive.interval));
     c['upstream_connection_options'] = { tcp_keepalive: ka };
   }
   const http = protocolOptions(p, cp);

@@ -4,18 +4,8 @@
  * seconds, the filter enabled at 100 %, non-matching preflights forwarded unless `IGNORE`.
  */
 import type { CorsPolicy } from '../../config/kinds.js';
-import { CORS_POLICY_TYPE, type Json } from './envoy.js';
+import { CORS_POLICY_TYPE, durationSeconds, type Json } from './envoy.js';
 import { stringMatcher } from './match.js';
-
-function seconds(d: string): string {
-  const m = /^([0-9]+)(?:\.[0-9]*)?s$/.exec(d);
-  if (m) return m[1]!;
-  // Istio's duration syntax allows h/m/ms; the CRD stores what the user wrote
-  const units: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001 };
-  let total = 0;
-  for (const [, n, u] of d.matchAll(/([0-9.]+)(h|ms|m|s)/g)) total += Number(n) * (units[u!] ?? 0);
-  return String(Math.floor(total));
-}
 
 export function corsPolicy(c: CorsPolicy | undefined): Json | undefined {
   if (!c) return undefined;
@@ -25,7 +15,7 @@ export function corsPolicy(c: CorsPolicy | undefined): Json | undefined {
   if (c.allowMethods?.length) out['allow_methods'] = c.allowMethods.join(',');
   if (c.allowHeaders?.length) out['allow_headers'] = c.allowHeaders.join(',');
   if (c.exposeHeaders?.length) out['expose_headers'] = c.exposeHeaders.join(',');
-  if (c.maxAge) out['max_age'] = seconds(c.maxAge);
+  if (c.maxAge) out['max_age'] = String(durationSeconds(c.maxAge));
   if (c.allowCredentials !== undefined) out['allow_credentials'] = c.allowCredentials;
   out['filter_enabled'] = { default_value: { numerator: 100, denominator: 'HUNDRED' } };
   out['forward_not_matching_preflights'] = c.unmatchedPreflights !== 'IGNORE';

@@ -49,3 +49,25 @@ export function fractionalPercent(value: number | undefined): Json {
   // truncated like Istio's uint32(p.Value * 10000), so both give the same numerator for the same input
   return { numerator: Math.trunc((value ?? 0) * 10000), denominator: 'MILLION' };
 }
+
+const NANOS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/**
+ * An Istio duration (Go syntax as the CRDs accept it: `1m`, `8ms`, `1h30m`, `1.5s`) in proto3 JSON form
+ * (`60s`, `0.008s`), the only form Envoy parses. Validation has already refused malformed values; an
+ * unreadable one is passed through unchanged so that the strict checker names it.
+ */
+export function duration(d: string): string {
+  const parts = [...d.matchAll(/([0-9]+(?:\.[0-9]*)?)(ns|us|µs|ms|s|m|h)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== d) return d;
+  const nanos = Math.round(parts.reduce((n, [, v, u]) => n + Number(v) * NANOS[u!]!, 0));
+  const secs = Math.floor(nanos / 1e9);
+  const frac = nanos % 1e9;
+  return frac === 0 ? `${secs}s` : `${secs}.${String(frac).padStart(9, '0').replace(/0+$/, '')}s`;
+}
+
+/** Whole seconds of an Istio duration (for the fields Envoy takes as integer seconds). */
+export function durationSeconds(d: string): number {
+  const s = duration(d);
+  return Math.floor(Number(s.slice(0, -1)));
+}

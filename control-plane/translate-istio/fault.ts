@@ -5,7 +5,7 @@
  * codes by name.
  */
 import type { HTTPFaultInjection } from '../../config/kinds.js';
-import { FAULT_TYPE, fractionalPercent, type Json } from './envoy.js';
+import { duration, FAULT_TYPE, fractionalPercent, type Json } from './envoy.js';
 
 /** gRPC status names (google.rpc.Code) as Istio accepts them in abort.grpcStatus. */
 export const GRPC_STATUS: Readonly<Record<string, number>> = Object.freeze({
@@ -33,7 +33,7 @@ export function httpFault(f: HTTPFaultInjection | undefined): Json | undefined {
   const out: Json = { '@type': FAULT_TYPE };
   if (f.delay?.fixedDelay) {
     out['delay'] = {
-      fixed_delay: f.delay.fixedDelay,
+      fixed_delay: duration(f.delay.fixedDelay),
       percentage: f.delay.percentage ? fractionalPercent(f.delay.percentage.value) : { numerator: f.delay.percent ?? 0, denominator: 'HUNDRED' },
     };
   }

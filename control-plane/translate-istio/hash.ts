@@ -3,14 +3,14 @@
  * maglev lb policy (clusters.ts), the route gets the hash policy that says what to hash (here).
  */
 import type { ConsistentHashLB } from '../../config/kinds.js';
-import type { Json } from './envoy.js';
+import { duration, type Json } from './envoy.js';
 
 export function hashPolicy(h: ConsistentHashLB | undefined): Json[] | undefined {
   if (!h) return undefined;
   if (h.httpHeaderName !== undefined) return [{ header: { header_name: h.httpHeaderName } }];
   if (h.httpCookie) {
     const cookie: Json = { name: h.httpCookie.name };
-    if (h.httpCookie.ttl) cookie['ttl'] = h.httpCookie.ttl;
+    if (h.httpCookie.ttl) cookie['ttl'] = duration(h.httpCookie.ttl);
     if (h.httpCookie.path) cookie['path'] = h.httpCookie.path;
     return [{ cookie }];
   }

@@ -9,7 +9,7 @@ import type { ProxyView } from '../model/proxy-view.js';
 import type { IndexedVirtualService, MeshSnapshot } from '../model/snapshot.js';
 import { corsPolicy } from './cors.js';
 import { resolveDestination, type ResolvedDestination } from './destinations.js';
-import { CORS_FILTER, FAULT_FILTER, fractionalPercent, type Json } from './envoy.js';
+import { CORS_FILTER, duration, FAULT_FILTER, fractionalPercent, type Json } from './envoy.js';
 import { httpFault } from './fault.js';
 import { hashPolicy } from './hash.js';
 import { headerEdits } from './headers.js';
@@ -70,7 +70,7 @@ function routeAction(ctx: RouteContext, vs: IndexedVirtualService, r: HTTPRoute,
       clusters: resolved.map((d, i) => ({ name: d.cluster, weight: weighted[i]!.weight ?? 0, ...(ctx.proxyless ? {} : headerEdits(weighted[i]!.headers)) })),
     };
   }
-  const timeout = r.timeout ?? '0s';
+  const timeout = r.timeout ? duration(r.timeout) : '0s';
   action['timeout'] = timeout;
   // gRPC clients read the stream duration, not the route timeout (gRFC A31)
   if (ctx.proxyless) action['max_stream_duration'] = { max_stream_duration: timeout };

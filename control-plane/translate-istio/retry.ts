@@ -6,7 +6,7 @@
  * With consistent hashing the previous-hosts predicate is left out: retries must stay on the same host.
  */
 import type { HTTPRetry } from '../../config/kinds.js';
-import { PREVIOUS_HOSTS_TYPE, PREVIOUS_PRIORITIES_TYPE, type Json } from './envoy.js';
+import { duration, PREVIOUS_HOSTS_TYPE, PREVIOUS_PRIORITIES_TYPE, type Json } from './envoy.js';
 
 const DEFAULT_RETRY_ON = 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes';
 const PREVIOUS_HOSTS = { name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': PREVIOUS_HOSTS_TYPE } };
@@ -44,12 +44,12 @@ export function retryPolicy(retries: HTTPRetry | undefined, consistentHash: bool
       out['retry_on'] = parsed.on;
       codes = parsed.codes;
     }
-    if (retries.perTryTimeout) out['per_try_timeout'] = retries.perTryTimeout;
+    if (retries.perTryTimeout) out['per_try_timeout'] = duration(retries.perTryTimeout);
     if (retries.retryIgnorePreviousHosts !== undefined) previousHosts = retries.retryIgnorePreviousHosts;
     if (retries.retryRemoteLocalities) {
       out['retry_priority'] = { name: 'envoy.retry_priorities.previous_priorities', typed_config: { '@type': PREVIOUS_PRIORITIES_TYPE, update_frequency: 2 } };
     }
-    if (retries.backoff) out['retry_back_off'] = { base_interval: retries.backoff };
+    if (retries.backoff) out['retry_back_off'] = { base_interval: duration(retries.backoff) };
   }
   if (previousHosts) out['retry_host_predicate'] = [PREVIOUS_HOSTS];
   out['host_selection_retry_max_attempts'] = '5';

@@ -1,0 +1,42 @@
+/**
+ * The strict Envoy-proto checker, with the extra protos the Istio translation references loaded into
+ * the shared proto root (control-plane/proto/root.ts does not load them yet: EXTRA_PROTO_FILES).
+ */
+import { checkProtoJson, type ProtoJsonIssue } from '../../../control-plane/proto/json.js';
+import { envoyRoot } from '../../../control-plane/proto/root.js';
+import { EXTRA_PROTO_FILES } from '../../../control-plane/translate-istio/envoy.js';
+import type { ProxyResources } from '../../../control-plane/translate-istio/translate.js';
+
+let loaded = false;
+
+function ensureProtos(): void {
+  if (loaded) return;
+  const root = envoyRoot();
+  root.loadSync([...EXTRA_PROTO_FILES], { keepCase: true });
+  root.resolveAll();
+  loaded = true;
+}
+
+export const TYPES = {
+  listeners: 'envoy.config.listener.v3.Listener',
+  routes: 'envoy.config.route.v3.RouteConfiguration',
+  clusters: 'envoy.config.cluster.v3.Cluster',
+  endpoints: 'envoy.config.endpoint.v3.ClusterLoadAssignment',
+} as const;
+
+export function check(kind: keyof typeof TYPES, json: unknown): ProtoJsonIssue[] {
+  ensureProtos();
+  return checkProtoJson(TYPES[kind], json);
+}
+
+/** Every issue of every resource, prefixed with the resource's kind and name. */
+export function checkAll(r: ProxyResources): string[] {
+  const out: string[] = [];
+  for (const kind of Object.keys(TYPES) as (keyof typeof TYPES)[]) {
+    for (const res of r[kind]) {
+      const name = String(res['name'] ?? res['cluster_name'] ?? '?');
+      for (const i of check(kind, res)) out.push(`${kind} ${name}: ${i.path}: ${i.message}`);
+    }
+  }
+  return out;
+}

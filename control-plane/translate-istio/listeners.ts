@@ -77,11 +77,19 @@ function l4Target(ctx: ChainContext, vs: IndexedVirtualService, route: readonly 
   return { weighted: resolved.filter((x) => (x.d.weight ?? 0) > 0).map((x) => ({ name: x.r.cluster, weight: x.d.weight ?? 0 })) };
 }
 
-function pushChain(ctx: ChainContext, out: Json[], name: string, match: Json, filter: Json): void {
-  // Envoy rejects two filter chains with the same match; the first (route order) keeps it.
-  const key = JSON.stringify(match);
-  if (ctx.taken.has(key)) return;
-  ctx.taken.add(key);
+/**
+ * Envoy rejects a listener where two filter chains match the same (port, address or SNI) — it expands
+ * each chain's lists into single entries. The first chain (route order, then the service's own) keeps
+ * an entry; later chains lose it, and a chain left with nothing is dropped.
+ */
+function pushChain(ctx: ChainContext, out: Json[], name: string, port: number, list: 'prefix_ranges' | 'server_names', entries: readonly string[], extra: Json, filter: Json): void {
+  const free = [...new Set(entries)].filter((e) => !ctx.taken.has(`${port}|${list}|${e}`));
+  if (free.length === 0) return;
+  free.forEach((e) => ctx.taken.add(`${port}|${list}|${e}`));
+  const match: Json = { destination_port: port };
+  if (list === 'prefix_ranges') match['prefix_ranges'] = free.map(cidrRange);
+  else match['server_names'] = free.sort();
+  Object.assign(match, extra);
   out.push({ name, filter_chain_match: match, filters: [filter] });
 }
 
@@ -101,12 +109,12 @@ function tcpChains(ctx: ChainContext, s: MeshService, p: MeshServicePort, out: J
       const ranges = m.destinationSubnets?.length ? m.destinationSubnets : ips;
       if (ranges.length === 0) continue;
       const name = outboundCluster(p.port, undefined, s.hostname);
-      pushChain(ctx, out, name, { destination_port: p.port, prefix_ranges: ranges.map(cidrRange) }, tcpProxy(name, l4Target(ctx, vs, r.route, p.port)));
+      pushChain(ctx, out, name, p.port, 'prefix_ranges', ranges, {}, tcpProxy(name, l4Target(ctx, vs, r.route, p.port)));
     }
   }
   if (ips.length === 0) return;
   const cluster = outboundCluster(p.port, undefined, s.hostname);
-  pushChain(ctx, out, cluster, { destination_port: p.port, prefix_ranges: ips.map(cidrRange) }, tcpProxy(cluster, { cluster }));
+  pushChain(ctx, out, cluster, p.port, 'prefix_ranges', ips, {}, tcpProxy(cluster, { cluster }));
 }
 
 function tlsChains(ctx: ChainContext, s: MeshService, p: MeshServicePort, out: Json[]): void {
@@ -115,15 +123,15 @@ function tlsChains(ctx: ChainContext, s: MeshService, p: MeshServicePort, out: J
   for (const r of routes) {
     if (!r.route?.length || !vs) continue;
     for (const m of r.match.filter((x) => appliesTo(x, ctx.view.proxy, p.port))) {
-      const match: Json = { destination_port: p.port, server_names: [...m.sniHosts].sort(), transport_protocol: 'tls' };
-      if (m.destinationSubnets?.length) match['prefix_ranges'] = m.destinationSubnets.map(cidrRange);
+      const extra: Json = { transport_protocol: 'tls' };
+      if (m.destinationSubnets?.length) extra['prefix_ranges'] = m.destinationSubnets.map(cidrRange);
       const name = outboundCluster(p.port, undefined, s.hostname);
-      pushChain(ctx, out, name, match, tcpProxy(name, l4Target(ctx, vs, r.route, p.port)));
+      pushChain(ctx, out, name, p.port, 'server_names', m.sniHosts, extra, tcpProxy(name, l4Target(ctx, vs, r.route, p.port)));
     }
   }
   // Without a tls route, TLS to the service's own name goes to the service.
   const cluster = outboundCluster(p.port, undefined, s.hostname);
-  pushChain(ctx, out, cluster, { destination_port: p.port, server_names: [s.hostname], transport_protocol: 'tls' }, tcpProxy(cluster, { cluster }));
+  pushChain(ctx, out, cluster, p.port, 'server_names', [s.hostname], { transport_protocol: 'tls' }, tcpProxy(cluster, { cluster }));
 }
 
 export function outboundListener(snapshot: MeshSnapshot, view: ProxyView): Json {

@@ -25,11 +25,11 @@ function touches(snapshot: MeshSnapshot, proxy: MeshProxy, obj: ConfigObject): b
   const scope = sidecarFor(snapshot, proxy)?.imports;
   if (isKind(obj, 'VirtualService')) {
     if (!isVisible(effectiveExportTo(obj.spec.exportTo, o.defaultVirtualServiceExportTo), ns, proxy.namespace)) return false;
-    return (obj.spec.hosts ?? []).some((h) => imports(scope, ns, resolveHost(h, ns, o.clusterDomain), 'config'));
+    return (obj.spec.hosts ?? []).some((h) => imports(scope, proxy.namespace, ns, resolveHost(h, ns, o.clusterDomain), 'config'));
   }
   if (isKind(obj, 'ServiceEntry')) {
     if (!isVisible(effectiveExportTo(obj.spec.exportTo, o.defaultServiceExportTo), ns, proxy.namespace)) return false;
-    return obj.spec.hosts.some((h) => imports(scope, ns, resolveHost(h, ns, o.clusterDomain), 'config'));
+    return obj.spec.hosts.some((h) => imports(scope, proxy.namespace, ns, resolveHost(h, ns, o.clusterDomain), 'config'));
   }
   if (isKind(obj, 'DestinationRule')) {
     if (!isVisible(effectiveExportTo(obj.spec.exportTo, o.defaultDestinationRuleExportTo), ns, proxy.namespace)) return false;
@@ -37,7 +37,7 @@ function touches(snapshot: MeshSnapshot, proxy: MeshProxy, obj: ConfigObject): b
     if (sel && Object.keys(sel).length > 0 && (ns !== proxy.namespace || !labelsMatch(sel, proxy.labels))) return false;
     const host = resolveHost(obj.spec.host, ns, o.clusterDomain);
     // A rule for a host no service has touches no view; the service's own change pushes it later.
-    return snapshot.services.some((s) => hostMatches(host, s.hostname) && imports(scope, s.namespace, s.hostname, 'service'));
+    return snapshot.services.some((s) => hostMatches(host, s.hostname) && imports(scope, proxy.namespace, s.namespace, s.hostname, 'service'));
   }
   if (isKind(obj, 'Sidecar')) return ns === o.rootNamespace || ns === proxy.namespace;
   // Other kinds (Gateway, security, telemetry) are not read by the traffic view.

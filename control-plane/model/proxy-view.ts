@@ -35,7 +35,7 @@ export interface ProxyView {
  */
 function orderedVirtualServices(snapshot: MeshSnapshot, proxy: MeshProxy, sidecar: IndexedSidecar | undefined): IndexedVirtualService[] {
   const visible = snapshot.virtualServices.filter(
-    (v) => isVisible(v.exportTo, v.namespace, proxy.namespace) && v.hosts.some((h) => imports(sidecar?.imports, v.namespace, h, 'config')),
+    (v) => isVisible(v.exportTo, v.namespace, proxy.namespace) && v.hosts.some((h) => imports(sidecar?.imports, proxy.namespace, v.namespace, h, 'config')),
   );
   const own = visible.filter((v) => v.namespace === proxy.namespace);
   const others = visible.filter((v) => v.namespace !== proxy.namespace);
@@ -52,7 +52,7 @@ export function proxyView(snapshot: MeshSnapshot, proxy: MeshProxy): ProxyView {
   const add = (s: MeshService): void => {
     if (!chosen.has(s.hostname) && isVisible(s.exportTo, s.namespace, proxy.namespace)) chosen.set(s.hostname, s);
   };
-  for (const s of snapshot.services) if (imports(sidecar?.imports, s.namespace, s.hostname, 'service')) add(s);
+  for (const s of snapshot.services) if (imports(sidecar?.imports, proxy.namespace, s.namespace, s.hostname, 'service')) add(s);
 
   const virtualServices = orderedVirtualServices(snapshot, proxy, sidecar);
   const virtualServiceByHost = new Map<string, IndexedVirtualService>();

@@ -18,14 +18,15 @@ export function sidecarFor(snapshot: MeshSnapshot, proxy: MeshProxy): IndexedSid
 }
 
 /**
- * Does the import set take a name from a namespace? `exact` decides how the host part is compared: a
+ * Does the import set take a name from a namespace? `mode` decides how the host part is compared: a
  * service's host must fall under the pattern, a VirtualService's host need only overlap it.
  */
-export function imports(set: readonly EgressImport[] | undefined, namespace: string, host: string, mode: 'service' | 'config'): boolean {
+export function imports(set: readonly EgressImport[] | undefined, proxyNamespace: string, namespace: string, host: string, mode: 'service' | 'config'): boolean {
   if (!set) return true;
   for (const i of set) {
     if (i.namespace === '~') continue;
-    if (i.namespace !== '*' && i.namespace !== namespace) continue;
+    const ns = i.namespace === '.' ? proxyNamespace : i.namespace;
+    if (ns !== '*' && ns !== namespace) continue;
     if (mode === 'service' ? hostMatches(i.host, host) : hostsOverlap(i.host, host)) return true;
   }
   return false;

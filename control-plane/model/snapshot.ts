@@ -34,7 +34,7 @@ export interface IndexedDestinationRule {
 }
 
 export interface EgressImport {
-  /** a namespace name, or `*` */
+  /** a namespace name, `.` (the proxy's), `*`, or `~` */
   namespace: string;
   /** `*`, `*.suffix` or a name; `~` imports nothing */
   host: string;
@@ -45,7 +45,7 @@ export interface IndexedSidecar {
   config: TypedConfig<'Sidecar'>;
   namespace: string;
   selector?: Readonly<Record<string, string>>;
-  /** the union of the egress listeners' hosts, `.` resolved; undefined when the Sidecar has no egress (import all) */
+  /** the union of the egress listeners' hosts; undefined when the Sidecar has no egress (import all) */
   imports?: readonly EgressImport[];
   order: number;
 }
@@ -85,12 +85,16 @@ function boundToMesh(gateways: readonly string[] | undefined): boolean {
   return !gateways || gateways.length === 0 || gateways.includes('mesh');
 }
 
-export function parseEgressHost(entry: string, sidecarNamespace: string): EgressImport {
+/**
+ * `ns/host` of a Sidecar egress listener. `.` stays as written: it means the namespace of the proxy the
+ * Sidecar applies to, which for a root-namespace default is every namespace in turn.
+ */
+export function parseEgressHost(entry: string): EgressImport {
   const slash = entry.indexOf('/');
   const ns = slash < 0 ? '*' : entry.slice(0, slash);
   const host = slash < 0 ? entry : entry.slice(slash + 1);
   if (ns === '~') return { namespace: '~', host: '~' };
-  return { namespace: ns === '.' ? sidecarNamespace : ns, host };
+  return { namespace: ns, host };
 }
 
 function withNamespace(o: ConfigObject): ConfigObject {
@@ -138,7 +142,7 @@ export function buildMeshSnapshot(input: MeshSnapshotInput): MeshSnapshot {
       const sel = c.spec.workloadSelector?.matchLabels;
       if (sel && Object.keys(sel).length > 0) sc.selector = sel;
       const egress = c.spec.egress;
-      if (egress && egress.length > 0) sc.imports = egress.flatMap((l) => l.hosts.map((h) => parseEgressHost(h, ns)));
+      if (egress && egress.length > 0) sc.imports = egress.flatMap((l) => l.hosts.map((h) => parseEgressHost(h)));
       sidecars.push(sc);
     }
   }

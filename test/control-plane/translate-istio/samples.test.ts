@@ -10,6 +10,7 @@ import { parseAllDocuments } from 'yaml';
 import type { ConfigObject } from '../../../config/model.js';
 import { isObject } from '../../../common/objects.js';
 import { meshOptions } from '../../../control-plane/model/options.js';
+import type { MeshProxy } from '../../../control-plane/model/proxy.js';
 import { proxyView } from '../../../control-plane/model/proxy-view.js';
 import { buildMeshSnapshot } from '../../../control-plane/model/snapshot.js';
 import type { RegistrySnapshot } from '../../../control-plane/registry/types.js';
@@ -50,7 +51,7 @@ const registry: RegistrySnapshot = {
 
 const configs = loadSamples();
 const snapshot = buildMeshSnapshot({ registry, configs, options: meshOptions() });
-const proxies = [
+const proxies: MeshProxy[] = [
   { namespace: 'testns', labels: { app: 'c', version: 'v1' } },
   { namespace: 'testns', labels: {} },
   { namespace: 'default', labels: { app: 'productpage' } },

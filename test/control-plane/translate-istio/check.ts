@@ -1,21 +1,10 @@
 /**
- * The strict Envoy-proto checker, with the extra protos the Istio translation references loaded into
- * the shared proto root (control-plane/proto/root.ts does not load them yet: EXTRA_PROTO_FILES).
+ * The strict Envoy-proto checker, with the extra protos the Istio translation references loaded
+ * (control-plane/proto/root.ts does not list them yet: see translate-istio/protos.ts).
  */
 import { checkProtoJson, type ProtoJsonIssue } from '../../../control-plane/proto/json.js';
-import { envoyRoot } from '../../../control-plane/proto/root.js';
-import { EXTRA_PROTO_FILES } from '../../../control-plane/translate-istio/envoy.js';
+import { loadTranslationProtos } from '../../../control-plane/translate-istio/protos.js';
 import type { ProxyResources } from '../../../control-plane/translate-istio/translate.js';
-
-let loaded = false;
-
-function ensureProtos(): void {
-  if (loaded) return;
-  const root = envoyRoot();
-  root.loadSync([...EXTRA_PROTO_FILES], { keepCase: true });
-  root.resolveAll();
-  loaded = true;
-}
 
 export const TYPES = {
   listeners: 'envoy.config.listener.v3.Listener',
@@ -25,7 +14,7 @@ export const TYPES = {
 } as const;
 
 export function check(kind: keyof typeof TYPES, json: unknown): ProtoJsonIssue[] {
-  ensureProtos();
+  loadTranslationProtos();
   return checkProtoJson(TYPES[kind], json);
 }
 

@@ -29,12 +29,13 @@ function touches(snapshot: MeshSnapshot, proxy: MeshProxy, obj: ConfigObject): b
   }
   if (isKind(obj, 'ServiceEntry')) {
     if (!isVisible(effectiveExportTo(obj.spec.exportTo, o.defaultServiceExportTo), ns, proxy.namespace)) return false;
-    return obj.spec.hosts.some((h) => imports(scope, proxy.namespace, ns, resolveHost(h, ns, o.clusterDomain), 'config'));
+    return (obj.spec.hosts ?? []).some((h) => imports(scope, proxy.namespace, ns, resolveHost(h, ns, o.clusterDomain), 'config'));
   }
   if (isKind(obj, 'DestinationRule')) {
     if (!isVisible(effectiveExportTo(obj.spec.exportTo, o.defaultDestinationRuleExportTo), ns, proxy.namespace)) return false;
     const sel = obj.spec.workloadSelector?.matchLabels;
     if (sel && Object.keys(sel).length > 0 && (ns !== proxy.namespace || !labelsMatch(sel, proxy.labels))) return false;
+    if (typeof obj.spec.host !== 'string') return false;
     const host = resolveHost(obj.spec.host, ns, o.clusterDomain);
     // A rule for a host no service has touches no view; the service's own change pushes it later.
     return snapshot.services.some((s) => hostMatches(host, s.hostname) && imports(scope, proxy.namespace, s.namespace, s.hostname, 'service'));

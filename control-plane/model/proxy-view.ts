@@ -92,14 +92,14 @@ export function proxyView(snapshot: MeshSnapshot, proxy: MeshProxy): ProxyView {
 /** The hosts a VirtualService routes or mirrors to, resolved in its namespace. */
 export function destinationHosts(vs: IndexedVirtualService, clusterDomain: string): string[] {
   const spec = vs.config.spec;
-  const raw: string[] = [];
+  const raw: (string | undefined)[] = [];
   for (const r of spec.http ?? []) {
-    for (const d of r.route ?? []) raw.push(d.destination.host);
+    for (const d of r.route ?? []) raw.push(d.destination?.host);
     if (r.mirror) raw.push(r.mirror.host);
-    for (const m of r.mirrors ?? []) raw.push(m.destination.host);
+    for (const m of r.mirrors ?? []) raw.push(m.destination?.host);
   }
-  for (const r of [...(spec.tcp ?? []), ...(spec.tls ?? [])]) for (const d of r.route ?? []) raw.push(d.destination.host);
-  return [...new Set(raw.map((h) => (h.includes('.') || h.startsWith('*') ? h : `${h}.${vs.namespace}.svc.${clusterDomain}`)))];
+  for (const r of [...(spec.tcp ?? []), ...(spec.tls ?? [])]) for (const d of r.route ?? []) raw.push(d.destination?.host);
+  return [...new Set(raw.filter((h): h is string => typeof h === 'string').map((h) => (h.includes('.') || h.startsWith('*') ? h : `${h}.${vs.namespace}.svc.${clusterDomain}`)))];
 }
 
 /** The VirtualService governing a service host for this proxy: an exact host first, else the most specific wildcard. */

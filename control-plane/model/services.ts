@@ -99,7 +99,7 @@ export function serviceEntryServices(se: TypedConfig<'ServiceEntry'>, reg: Regis
   const resolution: MeshResolution = spec.resolution ?? 'NONE';
   const exportTo = effectiveExportTo(spec.exportTo, o.defaultServiceExportTo);
   const selected = spec.workloadSelector?.matchLabels;
-  return spec.hosts.map((h) => {
+  return (spec.hosts ?? []).map((h) => {
     const hostname = resolveHost(h, ns, o.clusterDomain);
     const ports: MeshServicePort[] = (spec.ports ?? []).map((p) => {
       const target = p.targetPort ?? p.number;

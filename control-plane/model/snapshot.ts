@@ -4,6 +4,7 @@
  * Sidecars with their hosts resolved and exportTo applied). Built by a pure function; a change
  * builds a new snapshot, so translations of one snapshot can be cached by it.
  */
+import { isObject } from '../../common/objects.js';
 import { isKind, type TypedConfig } from '../../config/kinds.js';
 import { configKey, type ConfigObject } from '../../config/model.js';
 import type { RegistrySnapshot } from '../registry/types.js';
@@ -97,6 +98,14 @@ export function parseEgressHost(entry: string): EgressImport {
   return { namespace: ns, host };
 }
 
+/**
+ * Objects reach the snapshot validated; the few fields the indexes cannot do without are still checked
+ * (an object without them is left out, never a crash), so that one bad object cannot break a push.
+ */
+function indexable(o: ConfigObject): boolean {
+  return isObject(o) && isObject(o.metadata) && typeof o.metadata.name === 'string' && isObject(o.spec);
+}
+
 function withNamespace(o: ConfigObject): ConfigObject {
   // Objects read from files may omit the namespace; Istio puts them in `default`.
   return o.metadata.namespace ? o : { ...o, metadata: { ...o.metadata, namespace: 'default' } };
@@ -104,7 +113,7 @@ function withNamespace(o: ConfigObject): ConfigObject {
 
 export function buildMeshSnapshot(input: MeshSnapshotInput): MeshSnapshot {
   const o = input.options;
-  const configs = input.configs.map(withNamespace).sort(byCreation);
+  const configs = input.configs.filter(indexable).map(withNamespace).sort(byCreation);
   const services: MeshService[] = registryServices(input.registry, o);
   const virtualServices: IndexedVirtualService[] = [];
   const destinationRules: IndexedDestinationRule[] = [];
@@ -126,6 +135,7 @@ export function buildMeshSnapshot(input: MeshSnapshotInput): MeshSnapshot {
         order: virtualServices.length,
       });
     } else if (isKind(c, 'DestinationRule')) {
+      if (typeof c.spec.host !== 'string') continue;
       const dr: IndexedDestinationRule = {
         key: configKey(c),
         config: c,
@@ -142,7 +152,7 @@ export function buildMeshSnapshot(input: MeshSnapshotInput): MeshSnapshot {
       const sel = c.spec.workloadSelector?.matchLabels;
       if (sel && Object.keys(sel).length > 0) sc.selector = sel;
       const egress = c.spec.egress;
-      if (egress && egress.length > 0) sc.imports = egress.flatMap((l) => l.hosts.map((h) => parseEgressHost(h)));
+      if (egress && egress.length > 0) sc.imports = egress.flatMap((l) => (l.hosts ?? []).map((h) => parseEgressHost(h)));
       sidecars.push(sc);
     }
   }

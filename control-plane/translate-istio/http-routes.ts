@@ -4,7 +4,7 @@
  * name another port, other source labels or another namespace is left out). Sidecars get the whole
  * feature set; proxyless gRPC clients get only what grpc-js-xds honours (see `proxyless` below).
  */
-import type { HTTPRedirect, HTTPRoute } from '../../config/kinds.js';
+import type { HTTPRedirect, HTTPRoute, HTTPRouteDestination } from '../../config/kinds.js';
 import type { ProxyView } from '../model/proxy-view.js';
 import type { IndexedVirtualService, MeshSnapshot } from '../model/snapshot.js';
 import { corsPolicy } from './cors.js';
@@ -55,10 +55,14 @@ function sharedHash(dests: readonly ResolvedDestination[]): Json[] | undefined {
   return policies[0] && policies.every((p) => JSON.stringify(p) === first) ? policies[0] : undefined;
 }
 
+/** The destinations traffic goes to: those with a host and, when there are several, a positive weight. */
+function forwarded(r: HTTPRoute): HTTPRouteDestination[] {
+  const all = (r.route ?? []).filter((d) => typeof d.destination?.host === 'string');
+  return all.length === 1 ? all : all.filter((d) => (d.weight ?? 0) > 0);
+}
+
 function routeAction(ctx: RouteContext, vs: IndexedVirtualService, r: HTTPRoute, routeHeaders: Json): Json {
-  const all = r.route ?? [];
-  const single = all.length === 1;
-  const weighted = all.filter((d) => single || (d.weight ?? 0) > 0);
+  const weighted = forwarded(r);
   const resolved = weighted.map((d) => resolveDestination(ctx.snapshot, ctx.view, vs.namespace, d.destination, ctx.port));
   const action: Json = {};
   if (resolved.length === 1) {
@@ -136,7 +140,7 @@ export function httpRoutes(ctx: RouteContext, vs: IndexedVirtualService): Json[]
   const out: Json[] = [];
   for (const r of vs.config.spec.http ?? []) {
     if (r.delegate) continue; // delegation is a gateway feature; sidecars ignore the delegating route
-    if (!r.route?.length && !r.redirect && !r.directResponse) continue;
+    if (forwarded(r).length === 0 && !r.redirect && !r.directResponse) continue;
     if (!r.match || r.match.length === 0) {
       out.push(oneRoute(ctx, vs, r, routeMatch(undefined), r.name));
       continue;

@@ -58,7 +58,7 @@ export function cidrRange(s: string): Json {
   return { address_prefix: addr, prefix_len: len !== undefined ? Number(len) : isIP(addr) === 6 ? 128 : 32 };
 }
 
-function tcpProxy(statPrefix: string, target: { cluster: string } | { weighted: { name: string; weight: number }[] }): Json {
+function tcpProxy(statPrefix: string, target: L4Target): Json {
   const cfg: Json = { '@type': TCP_PROXY_TYPE, stat_prefix: statPrefix };
   if ('cluster' in target) cfg['cluster'] = target.cluster;
   else cfg['weighted_clusters'] = { clusters: target.weighted };
@@ -71,10 +71,16 @@ interface ChainContext {
   taken: Set<string>;
 }
 
-function l4Target(ctx: ChainContext, vs: IndexedVirtualService, route: readonly RouteDestination[], port: number): { cluster: string } | { weighted: { name: string; weight: number }[] } {
-  const resolved = route.map((d) => ({ d, r: resolveDestination(ctx.snapshot, ctx.view, vs.namespace, d.destination, port) }));
+type L4Target = { cluster: string } | { weighted: { name: string; weight: number }[] };
+
+/** Where a tcp or tls route sends traffic; undefined when it names no usable destination. */
+function l4Target(ctx: ChainContext, vs: IndexedVirtualService, route: readonly RouteDestination[] | undefined, port: number): L4Target | undefined {
+  const all = (route ?? []).filter((d) => typeof d.destination?.host === 'string');
+  const used = all.length === 1 ? all : all.filter((d) => (d.weight ?? 0) > 0);
+  const resolved = used.map((d) => ({ d, r: resolveDestination(ctx.snapshot, ctx.view, vs.namespace, d.destination, port) }));
+  if (resolved.length === 0) return undefined;
   if (resolved.length === 1) return { cluster: resolved[0]!.r.cluster };
-  return { weighted: resolved.filter((x) => (x.d.weight ?? 0) > 0).map((x) => ({ name: x.r.cluster, weight: x.d.weight ?? 0 })) };
+  return { weighted: resolved.map((x) => ({ name: x.r.cluster, weight: x.d.weight ?? 0 })) };
 }
 
 /**
@@ -103,13 +109,14 @@ function tcpChains(ctx: ChainContext, s: MeshService, p: MeshServicePort, out: J
   const ips = serviceIps(s, p);
   const routes: TCPRoute[] = vs?.config.spec.tcp ?? [];
   for (const r of routes) {
-    if (!r.route?.length || !vs) continue;
+    const target = vs ? l4Target(ctx, vs, r.route, p.port) : undefined;
+    if (!target) continue;
     const matches = r.match?.length ? r.match.filter((m) => appliesTo(m, ctx.view.proxy, p.port)) : [{}];
     for (const m of matches) {
       const ranges = m.destinationSubnets?.length ? m.destinationSubnets : ips;
       if (ranges.length === 0) continue;
       const name = outboundCluster(p.port, undefined, s.hostname);
-      pushChain(ctx, out, name, p.port, 'prefix_ranges', ranges, {}, tcpProxy(name, l4Target(ctx, vs, r.route, p.port)));
+      pushChain(ctx, out, name, p.port, 'prefix_ranges', ranges, {}, tcpProxy(name, target));
     }
   }
   if (ips.length === 0) return;
@@ -121,12 +128,13 @@ function tlsChains(ctx: ChainContext, s: MeshService, p: MeshServicePort, out: J
   const vs = virtualServiceFor(ctx.view, s.hostname);
   const routes: TLSRoute[] = vs?.config.spec.tls ?? [];
   for (const r of routes) {
-    if (!r.route?.length || !vs) continue;
-    for (const m of r.match.filter((x) => appliesTo(x, ctx.view.proxy, p.port))) {
+    const target = vs ? l4Target(ctx, vs, r.route, p.port) : undefined;
+    if (!target) continue;
+    for (const m of (r.match ?? []).filter((x) => appliesTo(x, ctx.view.proxy, p.port))) {
       const extra: Json = { transport_protocol: 'tls' };
       if (m.destinationSubnets?.length) extra['prefix_ranges'] = m.destinationSubnets.map(cidrRange);
       const name = outboundCluster(p.port, undefined, s.hostname);
-      pushChain(ctx, out, name, p.port, 'server_names', m.sniHosts, extra, tcpProxy(name, l4Target(ctx, vs, r.route, p.port)));
+      pushChain(ctx, out, name, p.port, 'server_names', m.sniHosts ?? [], extra, tcpProxy(name, target));
     }
   }
   // Without a tls route, TLS to the service's own name goes to the service.

@@ -74,7 +74,8 @@ export function sidecarRouteConfiguration(ctx: RouteContext): Json {
     const domains = claim([host, `${host}:${port}`]);
     if (domains.length > 0) vhosts.push({ name: `${host}:${port}`, domains, routes });
   }
-  vhosts.push(catchAll(ctx));
+  // a VirtualService for host `*` takes the catch-all's place (its domain is taken)
+  if (!claimed.has('*')) vhosts.push(catchAll(ctx));
   return { name: String(port), virtual_hosts: vhosts, validate_clusters: false };
 }
 

@@ -125,3 +125,12 @@ t.test('objects missing what the indexes need are left out; the rest still trans
   t.same(routesOf(r, '7070', 'ratings.shop.svc.cluster.local:7070').map((x) => x['name']), ['default'], 'a route without destinations is dropped');
   t.same(checkAll(r), []);
 });
+
+t.test('a VirtualService for host * replaces the catch-all virtual host instead of clashing with it', async (t) => {
+  const vs = obj('VirtualService', 'shop', 'everything', { hosts: ['*'], http: [{ route: [{ destination: { host: 'reviews' } }] }] });
+  const r = translateSidecar(buildMeshSnapshot({ registry, configs: [vs], options: meshOptions() }), { namespace: 'shop', labels: {} });
+  const rc = r.routes.find((x) => x['name'] === '9080');
+  const vhosts = (rc?.['virtual_hosts'] as Json[]).map((v) => v['name']);
+  t.same(vhosts, ['reviews.shop.svc.cluster.local:9080', '*:9080']);
+  t.same(checkAll(r), []);
+});

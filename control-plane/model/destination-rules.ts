@@ -47,18 +47,18 @@ export function destinationRuleFor(
   host: string,
   serviceNamespace: string,
 ): EffectiveDestinationRule | undefined {
-  const visible = snapshot.destinationRules.filter((r) => isVisible(r.exportTo, r.namespace, proxy.namespace));
+  const inNamespace = (ns: string): readonly IndexedDestinationRule[] =>
+    (snapshot.destinationRulesByNamespace.get(ns) ?? []).filter((r) => isVisible(r.exportTo, r.namespace, proxy.namespace));
+  const own = inNamespace(proxy.namespace);
   // A rule with a workloadSelector applies only to the workloads it selects in its own namespace.
-  const selected = visible.filter((r) => r.selector !== undefined && r.namespace === proxy.namespace && labelsMatch(r.selector, proxy.labels));
-  const plain = visible.filter((r) => r.selector === undefined);
-  const levels = [
-    selected,
-    plain.filter((r) => r.namespace === proxy.namespace),
-    plain.filter((r) => r.namespace === serviceNamespace),
-    plain.filter((r) => r.namespace === snapshot.options.rootNamespace),
+  const levels: (() => readonly IndexedDestinationRule[])[] = [
+    () => own.filter((r) => r.selector !== undefined && labelsMatch(r.selector, proxy.labels)),
+    () => own.filter((r) => r.selector === undefined),
+    () => inNamespace(serviceNamespace).filter((r) => r.selector === undefined),
+    () => inNamespace(snapshot.options.rootNamespace).filter((r) => r.selector === undefined),
   ];
   for (const level of levels) {
-    const found = pick(level, host);
+    const found = pick(level(), host);
     if (found) return found;
   }
   return undefined;

@@ -62,6 +62,8 @@ export interface MeshSnapshot {
   /** VirtualServices bound to the mesh gateway (sidecars), in creation order */
   readonly virtualServices: readonly IndexedVirtualService[];
   readonly destinationRules: readonly IndexedDestinationRule[];
+  /** the same, by namespace: a lookup reads only the proxy's, the service's and the root namespace */
+  readonly destinationRulesByNamespace: ReadonlyMap<string, readonly IndexedDestinationRule[]>;
   readonly sidecars: readonly IndexedSidecar[];
   /** every config object, by configKey */
   readonly configs: ReadonlyMap<string, ConfigObject>;
@@ -159,10 +161,21 @@ export function buildMeshSnapshot(input: MeshSnapshotInput): MeshSnapshot {
   const servicesByHost = new Map<string, MeshService[]>();
   const servicesByNamespace = new Map<string, MeshService[]>();
   const wildcardServices: MeshService[] = [];
+  const append = <V>(m: Map<string, V[]>, k: string, v: V): void => {
+    const list = m.get(k);
+    if (list) list.push(v);
+    else m.set(k, [v]);
+  };
   for (const s of services) {
     if (isWildcard(s.hostname)) wildcardServices.push(s);
-    else servicesByHost.set(s.hostname, [...(servicesByHost.get(s.hostname) ?? []), s]);
-    servicesByNamespace.set(s.namespace, [...(servicesByNamespace.get(s.namespace) ?? []), s]);
+    else append(servicesByHost, s.hostname, s);
+    append(servicesByNamespace, s.namespace, s);
+  }
+  const destinationRulesByNamespace = new Map<string, IndexedDestinationRule[]>();
+  for (const r of destinationRules) {
+    const list = destinationRulesByNamespace.get(r.namespace);
+    if (list) list.push(r);
+    else destinationRulesByNamespace.set(r.namespace, [r]);
   }
   return Object.freeze({
     options: o,
@@ -172,6 +185,7 @@ export function buildMeshSnapshot(input: MeshSnapshotInput): MeshSnapshot {
     servicesByNamespace,
     virtualServices: Object.freeze(virtualServices),
     destinationRules: Object.freeze(destinationRules),
+    destinationRulesByNamespace,
     sidecars: Object.freeze(sidecars),
     configs: byKey,
   });

@@ -10,6 +10,7 @@ import { meshOptions } from '../../../control-plane/model/options.js';
 import type { MeshProxy } from '../../../control-plane/model/proxy.js';
 import { buildMeshSnapshot } from '../../../control-plane/model/snapshot.js';
 import { duration } from '../../../control-plane/translate-istio/envoy.js';
+import { hashPolicy } from '../../../control-plane/translate-istio/hash.js';
 import type { Json } from '../../../control-plane/translate-istio/envoy.js';
 import { translateSidecar, type ProxyResources } from '../../../control-plane/translate-istio/translate.js';
 import { obj } from '../model/fixtures.js';
@@ -133,4 +134,75 @@ t.test('a VirtualService for host * replaces the catch-all virtual host instead 
   const vhosts = (rc?.['virtual_hosts'] as Json[]).map((v) => v['name']);
   t.same(vhosts, ['reviews.shop.svc.cluster.local:9080', '*:9080']);
   t.same(checkAll(r), []);
+});
+
+t.test('less common fields: regex rewrite, redirect scheme/port, bytes body, mirrors, back-off, cookie and query hashing, PASSTHROUGH', async (t) => {
+  const vs = obj('VirtualService', 'shop', 'reviews', {
+    hosts: ['reviews'],
+    http: [
+      { match: [{ uri: { prefix: '/r' } }], redirect: { scheme: 'https', port: 8443, redirectCode: 308 } },
+      { match: [{ uri: { prefix: '/b' } }], directResponse: { status: 503, body: { bytes: 'aGk=' } } },
+      {
+        match: [{ uri: { prefix: '/x' } }],
+        rewrite: { uriRegexRewrite: { match: '^/x/(.*)', rewrite: '/\\1' } },
+        mirrors: [{ destination: { host: 'ratings', port: { number: 7070 } } }, { destination: { host: 'reviews', subset: 'v2' }, percentage: { value: 0.5 } }],
+        retries: { attempts: 4, retryOn: '503', retryRemoteLocalities: true, retryIgnorePreviousHosts: false, backoff: '25ms' },
+        fault: { delay: { fixedDelay: '1s', percent: 7 }, abort: { httpStatus: 418 } },
+        route: [{ destination: { host: 'reviews', subset: 'v2' } }],
+      },
+    ],
+  });
+  const dr = obj('DestinationRule', 'shop', 'reviews', {
+    host: 'reviews',
+    trafficPolicy: {
+      loadBalancer: { consistentHash: { httpCookie: { name: 'session', ttl: '1h', path: '/' } } },
+      connectionPool: { http: { useClientProtocol: true, maxConnectionDuration: undefined } as never, tcp: { maxConnectionDuration: '30m', idleTimeout: '90s' } },
+      tls: { mode: 'SIMPLE', insecureSkipVerify: true, sni: 'reviews.example.com' },
+    },
+    subsets: [{ name: 'v2', labels: { version: 'v2' }, trafficPolicy: { loadBalancer: { simple: 'PASSTHROUGH' } } }],
+  });
+  const ratingsDr = obj('DestinationRule', 'shop', 'ratings', { host: 'ratings', trafficPolicy: { loadBalancer: { consistentHash: { httpQueryParameterName: 'user' } }, connectionPool: { http: { h2UpgradePolicy: 'UPGRADE' } } } });
+  const r = translateSidecar(buildMeshSnapshot({ registry, configs: [vs, dr, ratingsDr], options: meshOptions() }), { namespace: 'shop', labels: {} });
+  t.same(checkAll(r), [], 'every resource passes the strict checker');
+  const [redirect, bytes, rewrite] = routesOf(r, '9080', REVIEWS);
+  t.same(redirect?.['redirect'], { scheme_redirect: 'https', port_redirect: 8443, response_code: 'PERMANENT_REDIRECT' });
+  t.same(bytes?.['direct_response'], { status: 503, body: { inline_bytes: 'aGk=' } });
+  const action = rewrite?.['route'] as Json;
+  t.same(action['regex_rewrite'], { pattern: { regex: '^/x/(.*)' }, substitution: '/\\1' });
+  t.same(action['request_mirror_policies'], [
+    { cluster: 'outbound|7070||ratings.shop.svc.cluster.local', runtime_fraction: { default_value: { numerator: 1000000, denominator: 'MILLION' } }, trace_sampled: false },
+    { cluster: 'outbound|9080|v2|reviews.shop.svc.cluster.local', runtime_fraction: { default_value: { numerator: 5000, denominator: 'MILLION' } }, trace_sampled: false },
+  ]);
+  t.same(action['retry_policy'], {
+    retry_on: 'retriable-status-codes',
+    num_retries: 4,
+    retry_priority: { name: 'envoy.retry_priorities.previous_priorities', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig', update_frequency: 2 } },
+    retry_back_off: { base_interval: '0.025s' },
+    host_selection_retry_max_attempts: '5',
+    retriable_status_codes: [503],
+  }, 'previous hosts not preferred when retryIgnorePreviousHosts is false');
+  t.equal(action['hash_policy'], undefined, "the subset's loadBalancer (PASSTHROUGH) replaces the rule's consistent hash");
+  t.same((rewrite?.['typed_per_filter_config'] as Json)['envoy.filters.http.fault'], {
+    '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
+    delay: { fixed_delay: '1s', percentage: { numerator: 7, denominator: 'HUNDRED' } },
+    abort: { http_status: 418 },
+  });
+  const base = cluster(r, 'outbound|9080||reviews.shop.svc.cluster.local');
+  t.equal(base?.['lb_policy'], 'RING_HASH');
+  t.same(base?.['transport_socket'], {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', common_tls_context: {}, sni: 'reviews.example.com' },
+  }, 'insecureSkipVerify: no validation context');
+  t.same((base?.['typed_extension_protocol_options'] as Json)['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'], {
+    '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+    common_http_protocol_options: { idle_timeout: '90s', max_connection_duration: '1800s' },
+    use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} },
+  });
+  const passthrough = cluster(r, 'outbound|9080|v2|reviews.shop.svc.cluster.local');
+  t.equal(passthrough?.['type'], 'ORIGINAL_DST');
+  t.equal(passthrough?.['lb_policy'], 'CLUSTER_PROVIDED');
+  t.notOk(r.endpoints.some((e) => e['cluster_name'] === 'outbound|9080|v2|reviews.shop.svc.cluster.local'), 'no load assignment for an ORIGINAL_DST cluster');
+  t.same(hashPolicy({ httpCookie: { name: 'session', ttl: '1h', path: '/' } }), [{ cookie: { name: 'session', ttl: '3600s', path: '/' } }]);
+  const ratingsRoute = routesOf(r, '7070', 'ratings.shop.svc.cluster.local:7070')[0]?.['route'] as Json;
+  t.same(ratingsRoute['hash_policy'], [{ query_parameter: { name: 'user' } }]);
 });

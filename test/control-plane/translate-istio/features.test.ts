@@ -156,7 +156,7 @@ t.test('less common fields: regex rewrite, redirect scheme/port, bytes body, mir
     host: 'reviews',
     trafficPolicy: {
       loadBalancer: { consistentHash: { httpCookie: { name: 'session', ttl: '1h', path: '/' } } },
-      connectionPool: { http: { useClientProtocol: true, maxConnectionDuration: undefined } as never, tcp: { maxConnectionDuration: '30m', idleTimeout: '90s' } },
+      connectionPool: { http: { useClientProtocol: true }, tcp: { maxConnectionDuration: '30m', idleTimeout: '90s' } },
       tls: { mode: 'SIMPLE', insecureSkipVerify: true, sni: 'reviews.example.com' },
     },
     subsets: [{ name: 'v2', labels: { version: 'v2' }, trafficPolicy: { loadBalancer: { simple: 'PASSTHROUGH' } } }],

@@ -1,0 +1,33 @@
+/**
+ * The part of Istio's MeshConfig the mesh snapshot reads. Another module parses MeshConfig itself;
+ * this is the small, already-resolved shape it hands over, with Istio's defaults.
+ */
+import type { ExportTo } from './visibility.js';
+
+export type OutboundTrafficMode = 'ALLOW_ANY' | 'REGISTRY_ONLY';
+
+export interface MeshOptions {
+  /** Sidecars and DestinationRules here apply mesh-wide (Istio: istio-system) */
+  rootNamespace: string;
+  trustDomain: string;
+  /** DNS suffix of Kubernetes services */
+  clusterDomain: string;
+  outboundTrafficPolicy: OutboundTrafficMode;
+  defaultServiceExportTo: ExportTo;
+  defaultVirtualServiceExportTo: ExportTo;
+  defaultDestinationRuleExportTo: ExportTo;
+}
+
+export const DEFAULT_MESH_OPTIONS: MeshOptions = Object.freeze({
+  rootNamespace: 'istio-system',
+  trustDomain: 'cluster.local',
+  clusterDomain: 'cluster.local',
+  outboundTrafficPolicy: 'ALLOW_ANY',
+  defaultServiceExportTo: Object.freeze(['*']),
+  defaultVirtualServiceExportTo: Object.freeze(['*']),
+  defaultDestinationRuleExportTo: Object.freeze(['*']),
+});
+
+export function meshOptions(partial: Partial<MeshOptions> = {}): MeshOptions {
+  return Object.freeze({ ...DEFAULT_MESH_OPTIONS, ...partial });
+}

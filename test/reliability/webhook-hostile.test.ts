@@ -207,6 +207,41 @@ t.test('HTTP/1.1 pipelining: requests in one write are answered in order', async
   t.ok(second.destroyed || second.readableEnded, 'then the connection is closed');
 });
 
+/** Sends `text` one byte per `everyMs` until the server closes; resolves with what it answered and when. */
+async function dribble(port: number, ca: Buffer, head: string, text: string, everyMs: number): Promise<{ seconds: number; answer: string; sent: number }> {
+  const socket = await connectTls(port, ca);
+  socket.on('error', () => undefined);
+  const t0 = Date.now();
+  socket.write(head);
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (!socket.destroyed && sent < text.length) socket.write(text[sent++]!);
+  }, everyMs);
+  try {
+    const answer = await readUntil(socket, () => false, 60_000);
+    return { seconds: (Date.now() - t0) / 1000, answer, sent };
+  } finally {
+    clearInterval(timer);
+    socket.destroy();
+  }
+}
+
+t.test('slow senders (slowloris) are cut off with 408 within the request timeout', async (t) => {
+  // The webhook's REQUEST_TIMEOUT_MS is 10 s, checked every second (see its server module); the
+  // apiserver itself gives up on a webhook after timeoutSeconds (10 s in the manifests).
+  const [headers, body] = await Promise.all([
+    dribble(hook.port, hook.ca, 'POST /inject HTTP/1.1\r\nHost: x\r\n', `X-Slow: ${'a'.repeat(200)}`, 500),
+    dribble(hook.port, hook.ca, 'POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n', ' '.repeat(5000), 500),
+  ]);
+  for (const [what, r] of [['headers', headers], ['body', body]] as const) {
+    t.comment(`slow ${what}: closed after ${r.seconds.toFixed(1)} s, ${r.sent} bytes dribbled`);
+    t.match(r.answer, /^HTTP\/1\.1 408 Request Timeout\r\n/, `slow ${what}: 408`);
+    t.match(parseResponses(r.answer)[0]?.body ?? '', /"message":"Client Timeout"/);
+    // A wide window: the point is "bounded by the server's timeout", not a precise time.
+    t.ok(r.seconds >= 9 && r.seconds < 30, `slow ${what}: closed after the 10 s timeout, not minutes later (${r.seconds.toFixed(1)} s)`);
+  }
+});
+
 /** A TLS handshake with the protocol pinned to `version`; resolves with the negotiated protocol or the error code. */
 async function handshake(port: number, ca: Buffer, version: tls.SecureVersion): Promise<string> {
   try {

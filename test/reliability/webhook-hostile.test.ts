@@ -29,19 +29,21 @@ function refusal(r: Reply): string {
 /** A sound admission answer: apiVersion/uid echoed, allowed set, any patch applies to the object sent. */
 function checkAnswer(r: Reply, sent: { apiVersion: unknown; uid: unknown; object: unknown }): string | undefined {
   let a: { apiVersion?: unknown; kind?: unknown; response?: { uid?: unknown; allowed?: unknown; patch?: unknown; patchType?: unknown; status?: { message?: unknown } } };
+  let response: NonNullable<typeof a.response>;
   try {
     a = JSON.parse(r.body) as typeof a;
   } catch {
     return `200 with a body that is not JSON: ${r.body.slice(0, 200)}`;
   }
   if (a.kind !== 'AdmissionReview' || a.apiVersion !== sent.apiVersion) return `answer kind/apiVersion ${String(a.kind)}/${String(a.apiVersion)}`;
-  if (a.response?.uid !== sent.uid) return `answer uid ${String(a.response?.uid)} for ${String(sent.uid)}`;
-  if (typeof a.response.allowed !== 'boolean') return 'answer without allowed';
-  const message = a.response.status?.message;
+  if (a.response === undefined || a.response.uid !== sent.uid) return `answer uid ${String(a.response?.uid)} for ${String(sent.uid)}`;
+  response = a.response;
+  if (typeof response.allowed !== 'boolean') return 'answer without allowed';
+  const message = response.status?.message;
   if (message !== undefined && (typeof message !== 'string' || message.includes('\n'))) return `status.message is not one line: ${String(message)}`;
-  if (a.response.patch !== undefined) {
-    if (a.response.patchType !== 'JSONPatch') return `patch with patchType ${String(a.response.patchType)}`;
-    const ops = JSON.parse(Buffer.from(String(a.response.patch), 'base64').toString('utf8')) as Parameters<typeof applyPatch>[1];
+  if (response.patch !== undefined) {
+    if (response.patchType !== 'JSONPatch') return `patch with patchType ${String(response.patchType)}`;
+    const ops = JSON.parse(Buffer.from(String(response.patch), 'base64').toString('utf8')) as Parameters<typeof applyPatch>[1];
     const target = structuredClone(sent.object);
     try {
       const errors = applyPatch(target, ops).filter((e) => e !== null);

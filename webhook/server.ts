@@ -50,7 +50,6 @@ export const DEFAULT_WEBHOOK_PORT = 15017;
 // objects at about 1.5 MiB in etcd, so this leaves room without inviting abuse.
 const BODY_LIMIT = 8 * 1024 * 1024;
 const REQUEST_TIMEOUT_MS = 10_000;
-const IDLE_TIMEOUT_MS = 75_000;
 const JSON_TYPE = 'application/json; charset=utf-8';
 const LOG_BATCH_BYTES = 4096;
 const LOG_FLUSH_MS = 1000;
@@ -170,10 +169,6 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
         connectionsCheckingInterval: 1000,
       },
       requestTimeout: REQUEST_TIMEOUT_MS,
-      // A connection that completes the handshake and then says nothing is covered by none of the
-      // above; close it once idle a little longer than Fastify's keep-alive (72 s), so that idle
-      // keep-alive connections still end by keepAliveTimeout first.
-      connectionTimeout: IDLE_TIMEOUT_MS,
       // The routes log through `log` themselves, one line per admission. Fastify's own request
       // logging would add a child logger and response listeners to every request for lines that
       // are switched off anyway.

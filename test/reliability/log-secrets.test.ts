@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { distinctReview, post } from './clients.js';
-import { startWebhook } from './processes.js';
+import { certsInit, startWebhook, tempDir } from './processes.js';
 
 /**
  * SECURITY.md promises that the webhook logs no env values, secrets or keys from pod specs or
@@ -67,4 +67,11 @@ t.test('no env value, argument or key from a pod or the certificates reaches the
   const keyBody = key.split('\n').filter((l) => l && !l.startsWith('-----')).join('');
   t.notOk(log.includes(keyBody.slice(0, 40)), 'the serving key is not logged');
   t.notMatch(log, /PRIVATE KEY/, 'no PEM key block of any kind');
+});
+
+t.test('tandem certs init writes private keys readable by their owner only', async (t) => {
+  const dir = tempDir(t, 'key-modes');
+  certsInit(dir);
+  for (const key of ['ca.key', 'tls.key']) t.equal(statSync(join(dir, key)).mode & 0o777, 0o600, `${key} is 0600`);
+  for (const cert of ['ca.crt', 'tls.crt']) t.equal(statSync(join(dir, cert)).mode & 0o077 & 0o022, 0, `${cert} is not group/world-writable`);
 });

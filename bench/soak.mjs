@@ -56,6 +56,7 @@ if (!['webhook', 'xds', 'both'].includes(args.part)) {
   process.exit(1);
 }
 
+let stoppingServer = false;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function rssMiB(pid) {
@@ -100,12 +101,47 @@ function show(label, mem) {
   return `${label.padEnd(12)} RSS ${mem.rss.toFixed(1)} MiB | V8 heap used ${MiB(mem.heapUsed)} of ${MiB(mem.heapTotal)} MiB (old ${MiB(mem.spaces.old)}, new ${MiB(mem.spaces.new)}, code ${MiB(mem.spaces.code)}, large ${MiB(mem.spaces.large)}) | external ${MiB(mem.external)} MiB | handles ${mem.handles}`;
 }
 
+/**
+ * Memory after a full garbage collection: V8 collects before it writes a heap snapshot, which the
+ * server writes on SIGWINCH (--heapsnapshot-signal, set in startProcess; SIGUSR2 would stop it: close-with-grace drains on it). Without this, "heap used"
+ * includes garbage no collection has reclaimed yet, and an idle process never collects.
+ */
+async function afterFullGc(pid, monitoringPort, dir) {
+  const { readdirSync, statSync } = await import('node:fs');
+  const snapshots = () => readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot'));
+  const before = snapshots().length;
+  process.kill(pid, 'SIGWINCH');
+  let size = -1;
+  for (let i = 0; i < 600; i++) {
+    await sleep(100);
+    const files = snapshots();
+    if (files.length > before) {
+      const now = statSync(join(dir, files.at(-1))).size;
+      if (now > 0 && now === size) break;
+      size = now;
+    }
+  }
+  return { ...(await memory(pid, monitoringPort)), snapshotMiB: size / 1024 / 1024 };
+}
+
 function startProcess(argv, env, pattern) {
-  const child = spawn(process.execPath, [BIN, ...argv], { cwd: root, env });
+  const diag = env.HOME;
+  const child = spawn(process.execPath, [BIN, ...argv], { cwd: root, env: { ...env, NODE_OPTIONS: `--heapsnapshot-signal=SIGWINCH --diagnostic-dir=${diag}` } });
   let out = '';
-  // the server's log is drained (not kept) so the pipe never blocks it
+  // the server's log is drained so the pipe never blocks it; warnings and errors are kept
   const onData = (d) => {
     if (out.length < 1e6) out += d;
+  };
+  const problems = { count: 0, first: [] };
+  let partial = '';
+  const scan = (d) => {
+    const lines = (partial + d).split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) {
+      if (!/"level":(40|50|60)/.test(l)) continue;
+      problems.count++;
+      if (problems.first.length < 3) problems.first.push(l.slice(0, 300));
+    }
   };
   child.stderr.on('data', onData);
   child.stdout.on('data', onData);
@@ -118,9 +154,9 @@ function startProcess(argv, env, pattern) {
         out = '';
         child.stderr.off('data', onData);
         child.stdout.off('data', onData);
-        child.stderr.resume();
+        child.stderr.on('data', scan);
         child.stdout.resume();
-        resolve({ child, m });
+        resolve({ child, m, problems });
       } else if (child.exitCode !== null || Date.now() > deadline) {
         clearInterval(poll);
         reject(new Error(`tandem ${argv[0]} did not start:\n${out}`));
@@ -138,7 +174,7 @@ async function soakWebhook(dir) {
   const init = spawnSync(process.execPath, [BIN, 'certs', 'init', '--dir', certDir, '--local'], { cwd: root, env: { PATH: process.env.PATH, HOME: dir } });
   if (init.status !== 0) throw new Error(`certs init failed: ${init.stderr}`);
   const ca = readFileSync(join(certDir, 'ca.crt'));
-  const { child, m } = await startProcess(
+  const { child, m, problems } = await startProcess(
     ['webhook', '--cert-dir', certDir, '--host', '127.0.0.1', '--port', '0', '--monitoring-port', '0'],
     { PATH: process.env.PATH, HOME: dir },
     /"url":"http:\/\/127\.0\.0\.1:(\d+)"[\s\S]*"url":"https:\/\/127\.0\.0\.1:(\d+)"|"url":"https:\/\/127\.0\.0\.1:(\d+)"[\s\S]*"url":"http:\/\/127\.0\.0\.1:(\d+)"/,
@@ -146,6 +182,7 @@ async function soakWebhook(dir) {
   const monitoring = Number(m[1] ?? m[4]);
   const port = Number(m[2] ?? m[3]);
   const pid = child.pid;
+  child.on('exit', (code, signal) => { if (!stoppingServer) console.log(`  server exited unexpectedly: code ${code} signal ${signal}`); });
 
   const review = JSON.parse(readFileSync(join(root, 'test/fixtures/admission-review.json'), 'utf8'));
   const body = (i) => {
@@ -214,6 +251,10 @@ async function soakWebhook(dir) {
   console.log(`  ${show('end', end)}`);
   console.log(`  RSS growth after warm-up: ${(((end.rss - warm.rss) / warm.rss) * 100).toFixed(1)} %`);
   agent.destroy();
+  await sleep(1000);
+  console.log(`  ${show('after full GC', await afterFullGc(pid, monitoring, dir))}`);
+  console.log(`  server warnings/errors logged: ${problems.count}${problems.first.length ? `\n    ${problems.first.join('\n    ')}` : ''}`);
+  stoppingServer = true;
   child.kill('SIGTERM');
   await new Promise((r) => child.on('exit', r));
 }
@@ -248,7 +289,7 @@ async function soakXds(dir) {
   const SERVICES = 20;
   let round = 0;
   writeFileSync(file, registry(SERVICES, 5, round));
-  const { child, m } = await startProcess(
+  const { child, m, problems } = await startProcess(
     ['serve', '--state-dir', join(dir, 'state'), '--registry', `file:${file}`, '--webhook-port', '0', '--xds-port', '0', '--monitoring-port', '0'],
     { PATH: process.env.PATH, HOME: dir },
     /xDS 127\.0\.0\.1:(\d+), metrics http:\/\/127\.0\.0\.1:(\d+)\/metrics/,
@@ -256,6 +297,7 @@ async function soakXds(dir) {
   const target = `127.0.0.1:${m[1]}`;
   const monitoring = Number(m[2]);
   const pid = child.pid;
+  child.on('exit', (code, signal) => { if (!stoppingServer) console.log(`  server exited unexpectedly: code ${code} signal ${signal}`); });
   const clusters = Array.from({ length: SERVICES }, (_, i) => `outbound|8080||svc-${i}.shop.svc.cluster.local`);
   // A few channels, as many proxies behind a few node-level connections would look; each stream is its own HTTP/2 stream.
   const channels = Array.from({ length: Math.max(1, Math.ceil(STREAMS / 50)) }, () => new grpc.Client(target, grpc.credentials.createInsecure()));
@@ -328,6 +370,9 @@ async function soakXds(dir) {
   console.log(`  ${show('end of load', busy)}`);
   console.log(`  ${show('idle after', end)}`);
   console.log(`  RSS growth after warm-up: ${(((busy.rss - warm.rss) / warm.rss) * 100).toFixed(1)} % under load, ${(((end.rss - warm.rss) / warm.rss) * 100).toFixed(1)} % idle after`);
+  console.log(`  ${show('after full GC', await afterFullGc(pid, monitoring, dir))}`);
+  console.log(`  server warnings/errors logged: ${problems.count}${problems.first.length ? `\n    ${problems.first.join('\n    ')}` : ''}`);
+  stoppingServer = true;
   child.kill('SIGTERM');
   await new Promise((r) => child.on('exit', r));
 }

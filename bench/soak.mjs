@@ -302,9 +302,10 @@ async function soakXds(dir) {
   child.on('exit', (code, signal) => { if (!stoppingServer) console.log(`  server exited unexpectedly: code ${code} signal ${signal}`); });
   const clusters = Array.from({ length: SERVICES }, (_, i) => `outbound|8080||svc-${i}.shop.svc.cluster.local`);
   // --per-channel proxies share one HTTP/2 connection (default 1: every Envoy has its own).
-  // Measured with 50 per channel and 500 streams: about a quarter of the streams ended with
-  // "Session closed with error code 2" (the HTTP/2 connection closed with INTERNAL_ERROR); the
-  // cause is not established yet (with 100 streams, 50 per channel, there were none).
+  // Measured on an overloaded machine (load average 25 on 2 cores), 500 streams, with 1 or 50 per
+  // channel alike: about a fifth of the streams ended with "Session closed with error code 2" (the
+  // client's HTTP/2 connection closed with INTERNAL_ERROR) and the server logged nothing; cause not
+  // established yet. With 100 streams there were none.
   const channels = Array.from({ length: Math.max(1, Math.ceil(STREAMS / PER_CHANNEL)) }, () => new grpc.Client(target, grpc.credentials.createInsecure()));
   const start = await memory(pid, monitoring);
   let opened = 0;

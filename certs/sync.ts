@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { UserError } from '../common/errors.js';
 import { certFiles, writeCertFiles } from './ensure.js';
 import { ensureSecretCerts, patchWebhookCaBundle, type PatchCaBundleResult, type SecretCertsOptions, type SecretCertsResult } from './self-managed.js';
 
@@ -54,7 +55,16 @@ export interface SelfManagedLoopOptions extends SelfManagedSyncOptions {
  * failures go to onError and are retried at the next tick.
  */
 export async function startSelfManagedCerts(opts: SelfManagedLoopOptions): Promise<{ first: SelfManagedSyncResult; stop(): void }> {
-  const first = await syncSelfManagedCerts(opts);
+  let first: SelfManagedSyncResult;
+  try {
+    first = await syncSelfManagedCerts(opts);
+  } catch (err) {
+    // An unreachable API server is the operator's to fix (kubeconfig, network), not a crash:
+    // one line naming the server instead of an internal error with a stack.
+    if (err instanceof UserError) throw err;
+    const server = opts.kubeConfig.getCurrentCluster()?.server ?? 'the API server';
+    throw new UserError(`webhook certificates (secret mode): cannot sync the Secret through ${server}: ${(err as Error).message ?? String(err)}`, { cause: err });
+  }
   opts.onSync?.(first);
   let busy = false;
   const timer = setInterval(() => {

@@ -1,4 +1,5 @@
 import { CelScalar, celEnv, celFunc, celMethod, isCelError, isCelMap, mapType, parse, plan, type CelInput, type CelMap, type CelResult } from '@bufbuild/cel';
+import { strings } from '@bufbuild/cel/ext';
 import type { CelRule, SchemaNode } from './crd-schemas.js';
 import { isObject } from '../../common/objects.js';
 
@@ -70,7 +71,7 @@ const kubernetesFuncs = [
   })),
 ];
 
-const env = celEnv({ variables: { self: CelScalar.DYN, oldSelf: CelScalar.DYN }, funcs: kubernetesFuncs });
+const env = celEnv({ variables: { self: CelScalar.DYN, oldSelf: CelScalar.DYN }, funcs: [...strings, ...kubernetesFuncs] });
 
 type Program = (ctx: { self: CelInput; oldSelf: CelInput }) => CelResult;
 const programs = new Map<string, Program | Error>();

@@ -40,6 +40,8 @@ export interface ValidationResult {
   name: string;
   namespace: string;
   problems: ConfigProblem[];
+  /** not refusals: fields Istio ignores (removed from its API), reported so the user can drop them */
+  warnings: ConfigProblem[];
   /** CEL rules evaluated on this object (transition rules are skipped on create). */
   celRules: number;
 }
@@ -60,6 +62,7 @@ export function validateConfig(doc: unknown, opts: ValidateOptions = {}): Valida
     name: typeof meta.name === 'string' ? meta.name : '',
     namespace: typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : (opts.defaultNamespace ?? 'default'),
     problems: [],
+    warnings: [],
     celRules: 0,
   };
   if (!isObject(doc)) {
@@ -83,13 +86,14 @@ export function validateConfig(doc: unknown, opts: ValidateOptions = {}): Valida
     return result;
   }
   checkMetadata(result.problems, doc.metadata);
-  const structural = validateStructure(doc, schema);
+  const structural = validateStructure(withoutRemovedFields(kind, doc, result.warnings), schema);
   result.celRules = structural.rulesEvaluated;
   result.problems.push(...structural.problems);
   // The apiserver checks the schema before any validating webhook runs: Istio's rules only see
   // objects that passed it, and their messages would only repeat a type error.
   if (structural.problems.length === 0) {
     const spec = isObject(doc.spec) ? doc.spec : {};
+    // (the removed fields are not in the schema, so no semantic rule reads them)
     result.problems.push(...SEMANTIC[kind](spec).list);
   }
   return result;
@@ -107,4 +111,23 @@ function checkMetadata(problems: ConfigProblem[], v: unknown): void {
   if (ns !== undefined && ns !== null && (typeof ns !== 'string' || (ns !== '' && !isDns1123Label(ns)))) {
     problems.push({ path: 'metadata.namespace', message: `Invalid value: ${JSON.stringify(ns)}: must be a DNS-1123 label` });
   }
+}
+
+/**
+ * Fields Istio removed from its API but still tolerates in old config (its loader drops unknown fields):
+ * `HTTPRoute.websocketUpgrade` (WebSocket upgrades are always allowed since Istio 1.0). Istio's own test
+ * mesh (test/conformance/istio-config/samples/rule-websocket-route.yaml) still carries it. They are dropped
+ * with a warning instead of being refused as unknown; every other unknown field is refused.
+ */
+function withoutRemovedFields(kind: ConfigKind, doc: Record<string, unknown>, warnings: ConfigProblem[]): Record<string, unknown> {
+  if (kind !== 'VirtualService' || !isObject(doc.spec) || !Array.isArray(doc.spec.http)) return doc;
+  const http = doc.spec.http;
+  if (!http.some((r) => isObject(r) && 'websocketUpgrade' in r)) return doc;
+  const cleaned = http.map((r, i) => {
+    if (!isObject(r) || !('websocketUpgrade' in r)) return r;
+    warnings.push({ path: `spec.http[${i}].websocketUpgrade`, message: 'field removed from Istio\'s API (WebSocket upgrades are always allowed); ignored' });
+    const { websocketUpgrade: _removed, ...rest } = r;
+    return rest;
+  });
+  return { ...doc, spec: { ...doc.spec, http: cleaned } };
 }

@@ -139,8 +139,8 @@ function listDuplicates(v: unknown[], s: SchemaNode, path: string, w: Walk): voi
   const keys = s['x-kubernetes-list-map-keys'] ?? [];
   const seen = new Set<string>();
   v.forEach((item, i) => {
-    const key = type === 'set' ? JSON.stringify(item) : JSON.stringify(keys.map((k) => (isObject(item) ? item[k] : undefined)));
-    if (seen.has(key)) w.problems.push({ path: `${path}[${i}]`, message: `Duplicate value: ${type === 'set' ? show(item) : key}` });
+    const key = type === 'set' ? JSON.stringify(item) : JSON.stringify(Object.fromEntries(keys.map((k) => [k, isObject(item) ? item[k] : undefined])));
+    if (seen.has(key)) w.problems.push({ path: `${path}[${i}]`, message: `Duplicate value: ${key}` });
     seen.add(key);
   });
 }

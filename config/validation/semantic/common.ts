@@ -81,9 +81,9 @@ export function checkDuration(p: Problems, path: string, v: unknown, opts: { who
 const ISTIO_LABEL = /^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
 const WILDCARD_LABEL = /^(?:\*|(?:\*|\*-)?[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?)$/;
 
-function labelsProblem(domain: string): string | undefined {
+function labelsProblem(domain: string, whole: string): string | undefined {
   for (const l of domain.split('.')) {
-    if (l.length > 63 || !ISTIO_LABEL.test(l)) return `domain name "${domain}" invalid (label "${l}" invalid)`;
+    if (l.length > 63 || !ISTIO_LABEL.test(l)) return `domain name "${whole}" invalid (label "${l}" invalid)`;
   }
   return undefined;
 }
@@ -95,7 +95,7 @@ export function wildcardDomainProblem(domain: string): string | undefined {
   const dot = domain.indexOf('.');
   const first = dot < 0 ? domain : domain.slice(0, dot);
   if (first.length > 63 || !WILDCARD_LABEL.test(first)) return `domain name "${domain}" invalid (label "${first}" invalid)`;
-  return dot < 0 ? undefined : labelsProblem(domain.slice(dot + 1));
+  return dot < 0 ? undefined : labelsProblem(domain.slice(dot + 1), domain);
 }
 
 export function checkWildcardHost(p: Problems, path: string, v: unknown): void {

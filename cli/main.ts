@@ -20,6 +20,7 @@ export async function main(argv: string[]): Promise<number> {
     import('../certs/commands.js'),
     import('../control-plane/commands.js'),
     import('../bootstrap/commands.js'),
+    import('../config/commands.js'),
   ]);
   for (const r of registrations) r.register(program);
   // `iptables` is dispatched by bin/tandem before this program loads; listed for --help.

@@ -3,13 +3,15 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Ajv, type ValidateFunction } from 'ajv';
-import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
+import { V1ValidatingWebhook } from '@kubernetes/client-node';
+import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
 import t, { type Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
+import { CONFIG_KINDS } from '../../config/model.js';
 import { DEFAULT_XDS_ADDRESS } from '../../bootstrap/sidecar.js';
 import { DEFAULT_CONFIG } from '../../inject/config.js';
 import { injectionWebhooks, matchingWebhook } from '../../inject/injection-webhooks.js';
@@ -77,11 +79,47 @@ function schemaFile(apiVersion: string, kind: string): string {
   return `${kind.toLowerCase()}-${group ? group + '-' : ''}${version ?? groupOrVersion}.json`;
 }
 
+/**
+ * conformance/k8s-schemas has no ValidatingWebhookConfiguration schema, so one is written here from the
+ * API's fields: the MutatingWebhookConfiguration schema (same generator, same API group) with the webhook
+ * narrowed to the fields @kubernetes/client-node's V1ValidatingWebhook declares (no reinvocationPolicy).
+ */
+function validatingWebhookConfigurationSchema(): Obj {
+  const mutating = JSON.parse(readFileSync(schemaDir + 'mutatingwebhookconfiguration-admissionregistration-v1.json', 'utf8')) as Obj;
+  const defs = mutating.definitions as Record<string, Obj>;
+  const mutatingHook = defs.V1MutatingWebhook as Obj;
+  const fields = V1ValidatingWebhook.getAttributeTypeMap().map((a) => a.name);
+  const props: Record<string, unknown> = {};
+  for (const f of fields) {
+    if (!(f in mutatingHook.properties)) throw new Error(`V1ValidatingWebhook.${f} has no counterpart in the MutatingWebhook schema`);
+    props[f] = mutatingHook.properties[f];
+  }
+  const { V1MutatingWebhookConfiguration: top, V1MutatingWebhook: _hook, ...rest } = defs;
+  return {
+    $schema: mutating.$schema,
+    title: 'ValidatingWebhookConfiguration (admissionregistration.k8s.io/v1), strict',
+    $ref: '#/definitions/V1ValidatingWebhookConfiguration',
+    definitions: {
+      ...rest,
+      V1ValidatingWebhookConfiguration: {
+        ...top,
+        properties: {
+          ...top?.properties,
+          kind: { const: 'ValidatingWebhookConfiguration' },
+          webhooks: { type: 'array', items: { $ref: '#/definitions/V1ValidatingWebhook' } },
+        },
+      },
+      V1ValidatingWebhook: { ...mutatingHook, properties: props, required: (mutatingHook.required as string[] | undefined)?.filter((r) => fields.includes(r)) },
+    },
+  };
+}
+
 function strictValidator(apiVersion: string, kind: string): ValidateFunction {
   const file = schemaFile(apiVersion, kind);
   const known = validators.get(file);
   if (known) return known;
-  const v = ajv.compile(JSON.parse(readFileSync(schemaDir + file, 'utf8')) as object);
+  const schema = kind === 'ValidatingWebhookConfiguration' ? validatingWebhookConfigurationSchema() : (JSON.parse(readFileSync(schemaDir + file, 'utf8')) as object);
+  const v = ajv.compile(schema);
   validators.set(file, v);
   return v;
 }
@@ -98,6 +136,7 @@ const MODELS: Record<string, Model> = {
   'rbac.authorization.k8s.io/v1/Role': Role as unknown as Model,
   'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding as unknown as Model,
   'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': MutatingWebhookConfiguration as unknown as Model,
+  'admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration': ValidatingWebhookConfiguration as unknown as Model,
 };
 
 const CERT_MANAGER = 'cert-manager.io/v1';
@@ -141,7 +180,7 @@ function checkSchemas(t: Tap, b: Build): void {
 }
 
 function checkNamespaces(t: Tap, b: Build): void {
-  const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration']);
+  const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
   for (const doc of b.docs) {
     if (clusterScoped.has(doc.kind)) t.equal(doc.metadata.namespace, undefined, `${b.dir}: ${id(doc)} is cluster-scoped`);
     else t.equal(doc.metadata.namespace, NAMESPACE, `${b.dir}: ${id(doc)} lives in ${NAMESPACE}`);
@@ -343,6 +382,33 @@ function checkWebhook(t: Tap, b: Build): Obj {
   return mwc;
 }
 
+/** The Istio config validator: every kind tandem stores, for CREATE and UPDATE, sent to /validate. */
+function checkValidatingWebhook(t: Tap, b: Build): Obj {
+  const vwc = findOne(t, b, 'ValidatingWebhookConfiguration', 'tandem-validator');
+  const hooks = vwc.webhooks as Obj[];
+  t.equal(hooks.length, 1, `${b.dir}: one validating webhook`);
+  const webhookSvc = findOne(t, b, 'Service', 'tandem-webhook');
+  const mwc = findOne(t, b, 'MutatingWebhookConfiguration', MWC_NAME);
+  const injectorService = ((mwc.webhooks as Obj[])[0]?.clientConfig.service ?? {}) as Obj;
+  for (const h of hooks) {
+    const where = `${b.dir}: webhook ${h.name}`;
+    t.same(h.clientConfig.service, { ...injectorService, path: '/validate' }, `${where}: the injector's Service, path /validate`);
+    t.same(h.clientConfig.service, { name: 'tandem-webhook', namespace: NAMESPACE, path: '/validate', port: 443 }, `${where}: tandem-webhook:443/validate`);
+    t.ok((webhookSvc.spec.ports as Obj[]).some((p) => p.port === h.clientConfig.service.port), `${where}: the Service has that port`);
+    t.equal(h.failurePolicy, 'Fail', `${where}: failurePolicy Fail`);
+    t.equal(h.sideEffects, 'None', `${where}: sideEffects None`);
+    t.same(h.admissionReviewVersions, ['v1', 'v1beta1'], `${where}: v1 and v1beta1`);
+    const sent = new Set<string>();
+    for (const r of h.rules as Obj[]) {
+      t.same(r.operations, ['CREATE', 'UPDATE'], `${where}: CREATE and UPDATE only (DELETE always allowed)`);
+      t.same(r.apiVersions, ['*'], `${where}: every served version`);
+      for (const g of r.apiGroups as string[]) for (const res of r.resources as string[]) sent.add(`${g}/${res}`);
+    }
+    t.same([...sent].sort(), CONFIG_KINDS.map((k) => `${k.group}/${k.plural}`).sort(), `${where}: exactly the kinds config/model.ts lists`);
+  }
+  return vwc;
+}
+
 // ---- what the apiserver would do with the shipped selectors ------------------
 
 const NS_CASES: Record<string, Record<string, string>> = {
@@ -405,12 +471,22 @@ function checkSelection(t: Tap, mwc: Obj): void {
 
 // ---- the builds ----------------------------------------------------------------
 
+t.test('the hand-derived ValidatingWebhookConfiguration schema is strict', async (t) => {
+  const validate = strictValidator('admissionregistration.k8s.io/v1', 'ValidatingWebhookConfiguration');
+  const hook = { name: 'v.example.com', clientConfig: { url: 'https://example.com/v' }, sideEffects: 'None', admissionReviewVersions: ['v1'] };
+  const vwc = (webhook: Obj): Obj => ({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'x' }, webhooks: [webhook] });
+  t.ok(validate(vwc(hook)), 'a minimal configuration passes', { errors: validate.errors });
+  t.notOk(validate(vwc({ ...hook, reinvocationPolicy: 'Never' })), 'reinvocationPolicy is a mutating-only field');
+  t.notOk(validate(vwc({ ...hook, timeoutSecond: 10 })), 'a misspelt field fails');
+  t.notOk(validate({ ...vwc(hook), kind: 'MutatingWebhookConfiguration' }), 'the kind is pinned');
+});
+
 t.test('base (kubectl apply -k manifests/)', async (t) => {
   const b = await kustomize('manifests');
   const kinds = b.docs.map((d) => d.kind).sort();
   t.same(kinds, [
     'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding', 'Deployment', 'MutatingWebhookConfiguration',
-    'Namespace', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'Service', 'ServiceAccount',
+    'Namespace', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
   ], 'the expected objects');
   checkSchemas(t, b);
   checkNamespaces(t, b);
@@ -420,6 +496,7 @@ t.test('base (kubectl apply -k manifests/)', async (t) => {
   checkServices(t, b, deploy);
   checkPdb(t, b, deploy, true);
   const mwc = checkWebhook(t, b);
+  checkValidatingWebhook(t, b);
   t.equal(mwc.metadata.annotations?.['cert-manager.io/inject-ca-from'], undefined, 'no cert-manager dependency in the base');
   checkSelection(t, mwc);
   // Self-managed certificates: tandem may write its Secret and the caBundle.
@@ -437,6 +514,7 @@ t.test('overlays/dev: one replica, no PodDisruptionBudget', async (t) => {
   checkServices(t, b, deploy);
   checkPdb(t, b, deploy, false);
   checkSelection(t, checkWebhook(t, b));
+  checkValidatingWebhook(t, b);
 });
 
 // cert-manager's kinds have no schema in conformance/: only the expected ones may
@@ -486,6 +564,7 @@ t.test('overlays/cert-manager: cert-manager issues the certificate, tandem reloa
   checkPdb(t, b, deploy, true);
   const mwc = checkWebhook(t, b);
   checkSelection(t, mwc);
+  checkValidatingWebhook(t, b);
 
   const cm = b.docs.filter((d) => d.apiVersion === CERT_MANAGER);
   t.same(cm.map(id).sort(), [

@@ -19,6 +19,7 @@ export async function main(argv: string[]): Promise<number> {
     import('../webhook/server-commands.js'),
     import('../certs/commands.js'),
     import('../control-plane/commands.js'),
+    import('../init-cni/commands.js'),
   ]);
   for (const r of registrations) r.register(program);
   // `iptables` is dispatched by bin/tandem before this program loads; listed for --help.

@@ -76,8 +76,10 @@ export async function main(): Promise<number> {
     writeOut(versionResult());
     return 0;
   }
+  // Loading the plugin logic overlaps reading stdin.
+  const loading = import('./plugin.js');
   const stdin = await readAllStdin();
-  const { runPlugin } = await import('./plugin.js');
+  const { runPlugin } = await loading;
   const io: PluginIo = {
     readFile: (path) => fs().readFileSync(path, 'utf8'),
     exists: (path) => fs().existsSync(path),

@@ -1,6 +1,6 @@
 import { UserError } from '../../common/errors.js';
 import type { PluginKubeconfig } from './kube.js';
-import { type PodInfo, captureArgs, captureConfig, decideByName, decideCapture, podInfoFromAnnotations, podInfoFromObject } from './pod.js';
+import { type PodInfo, decideByName, decideCapture, podInfoFromAnnotations, podInfoFromObject } from './pod.js';
 import {
   CNI_ERROR,
   CniError,
@@ -107,6 +107,7 @@ async function captureFlags(inv: Invocation, io: PluginIo): Promise<string[] | u
     return undefined;
   }
   const addresses = prevResultAddresses(inv.config.prevResult);
+  const { captureArgs, captureConfig } = await import('./capture.js');
   try {
     captureConfig(pod, addresses);
   } catch (err) {
@@ -154,6 +155,7 @@ async function del(env: Env, stdin: string, io: PluginIo): Promise<void> {
     if (!inv.config.podAnnotations || inv.netns === '' || !io.exists(inv.netns)) return;
     const pod = podInfoFromAnnotations(inv.args.K8S_POD_NAME ?? '', inv.args.K8S_POD_NAMESPACE ?? '', inv.config.podAnnotations);
     if (!decideCapture(pod, inv.config).capture) return;
+    const { captureArgs } = await import('./capture.js');
     const r = await io.inNetns(inv.netns, 'cleanup', captureArgs(pod));
     if (r.code !== 0) io.log('warn', 'removing the capture rules failed (ignored on DEL)', { netns: inv.netns, stderr: r.stderr.trim() });
   } catch (err) {

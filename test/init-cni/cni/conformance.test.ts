@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import t from 'tap';
-import { captureConfig, podInfoFromObject } from '../../../init-cni/cni/pod.js';
+import { captureConfig } from '../../../init-cni/cni/capture.js';
+import { podInfoFromObject } from '../../../init-cni/cni/pod.js';
 import { renderRestore } from '../../../init-cni/restore.js';
 import { generateRules } from '../../../init-cni/rules.js';
 import { conformancePath } from '../../conformance.js';

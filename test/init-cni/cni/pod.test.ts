@@ -1,6 +1,7 @@
 import t from 'tap';
 import { UserError } from '../../../common/errors.js';
-import { PLUGIN_ANNOTATIONS, captureArgs, captureConfig, decideCapture, podInfoFromAnnotations, podInfoFromObject } from '../../../init-cni/cni/pod.js';
+import { captureArgs, captureConfig } from '../../../init-cni/cni/capture.js';
+import { PLUGIN_ANNOTATIONS, decideCapture, podInfoFromAnnotations, podInfoFromObject } from '../../../init-cni/cni/pod.js';
 
 /** The plugin's view of a pod and its capture decision, pure; the expectations follow Istio's plugin (cni/pkg/plugin/plugin.go). */
 

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import t from 'tap';
-import { captureArgs, podInfoFromAnnotations } from '../../../init-cni/cni/pod.js';
+import { captureArgs } from '../../../init-cni/cni/capture.js';
+import { podInfoFromAnnotations } from '../../../init-cni/cni/pod.js';
 import { validateRedirect } from '../../../init-cni/cni/validate.js';
 import { repo, tandemIptables } from '../run-cli.js';
 

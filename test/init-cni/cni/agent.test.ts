@@ -156,7 +156,7 @@ t.test('tandem cni-agent: run with --uninstall-on-exit, SIGTERM removes; uninsta
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  await until('the agent to chain the plugin', () => readFileSync(join(n.net, '10-flannel.conflist'), 'utf8').includes('tandem-cni'), 20_000);
+  await until('the agent to chain the plugin', () => readFileSync(join(n.net, '10-flannel.conflist'), 'utf8').includes('tandem-cni'), 90_000);
   t.match(stderr, /plugin chained into the network configuration/, 'pino JSON logs on stderr');
   child.kill('SIGTERM');
   t.equal(await exited, 0, stderr);

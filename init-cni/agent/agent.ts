@@ -1,5 +1,6 @@
 import { type FSWatcher, existsSync, readFileSync, rmSync, watch } from 'node:fs';
 import { join } from 'node:path';
+import { UserError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { type Json, pluginEntry } from './conflist.js';
 import { atomicWrite, binaryInstalled, ensureChained, installBinary, removeBinary, removeChained } from './install.js';
@@ -115,6 +116,9 @@ export class CniAgent {
   }
 
   start(): void {
+    for (const [dir, flag] of [[this.o.binDir, '--cni-bin-dir'], [this.o.netDir, '--cni-net-dir']] as const) {
+      if (!existsSync(dir)) throw new UserError(`${flag} ${dir}: no such directory (is the node's CNI directory mounted?)`);
+    }
     this.safeReconcile();
     this.watcher = watch(this.o.netDir, () => this.schedule());
     this.watcher.on('error', (err) => this.log.warn({ err: err.message }, 'watching the CNI net dir failed; the timer still repairs'));

@@ -57,8 +57,12 @@ export function installBinary(p: BinaryPaths): void {
   if (sameFile(p.nodeBinary, node)) renameSync(node, join(staging, 'node'));
   else copyFileSync(p.nodeBinary, join(staging, 'node'));
   chmodSync(join(staging, 'node'), 0o755);
-  rmSync(dir, { recursive: true, force: true });
+  // Swapped by two renames: a runtime starting the plugin meanwhile finds one tree or the other.
+  const old = join(p.binDir, `.${PLUGIN_DIR}.old`);
+  rmSync(old, { recursive: true, force: true });
+  if (existsSync(dir)) renameSync(dir, old);
   renameSync(staging, dir);
+  rmSync(old, { recursive: true, force: true });
   const shim = readFileSync(join(p.sourceRoot, 'bin', 'tandem-cni'), 'utf8').replace(/^#!.*\n/, `#!${join(p.hostBinDir, PLUGIN_DIR, 'node')}\n`);
   atomicWrite(join(p.binDir, PLUGIN_FILE), shim, 0o755);
 }

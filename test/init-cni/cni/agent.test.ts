@@ -156,7 +156,8 @@ t.test('tandem cni-agent: run with --uninstall-on-exit, SIGTERM removes; uninsta
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  await until('the agent to chain the plugin', () => readFileSync(join(n.net, '10-flannel.conflist'), 'utf8').includes('tandem-cni'), 90_000);
+  // pino writes asynchronously: wait for the log line as well as the file.
+  await until('the agent to chain the plugin', () => readFileSync(join(n.net, '10-flannel.conflist'), 'utf8').includes('tandem-cni') && stderr.includes('plugin chained'), 90_000);
   t.match(stderr, /plugin chained into the network configuration/, 'pino JSON logs on stderr');
   child.kill('SIGTERM');
   t.equal(await exited, 0, stderr);
@@ -178,4 +179,11 @@ t.test('in-cluster apiserver URL', async (t) => {
   t.equal(inClusterServer({ KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }), 'https://10.96.0.1:443');
   t.equal(inClusterServer({ KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '443' }), 'https://[fd00::1]:443');
   t.equal(inClusterServer({}), undefined);
+});
+
+t.test('a missing CNI directory is a clear error, not a crash', async (t) => {
+  const n = node();
+  t.teardown(() => rmSync(n.root, { recursive: true, force: true }));
+  rmSync(n.net, { recursive: true });
+  t.throws(() => agentFor(n).start(), { name: 'UserError', message: `--cni-net-dir ${n.net}: no such directory (is the node's CNI directory mounted?)` });
 });

@@ -21,6 +21,7 @@ export async function main(argv: string[]): Promise<number> {
     import('../control-plane/commands.js'),
     import('../bootstrap/commands.js'),
     import('../config/commands.js'),
+    import('../init-cni/commands.js'),
   ]);
   for (const r of registrations) r.register(program);
   // `iptables` is dispatched by bin/tandem before this program loads; listed for --help.

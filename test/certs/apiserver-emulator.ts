@@ -1,6 +1,7 @@
 /**
  * EMULATION of the kube-apiserver's REST behaviour for the two resources self-managed certs
- * touch (core/v1 Secrets, admissionregistration.k8s.io/v1 MutatingWebhookConfigurations).
+ * touch (core/v1 Secrets, admissionregistration.k8s.io/v1 MutatingWebhookConfigurations), and
+ * core/v1 Pods, which the CNI plugin reads (GET only in practice; test/init-cni/cni).
  * No real apiserver can run in this environment. What is emulated faithfully: the URL paths,
  * bearer-token auth, the JSON shapes (request bodies are validated against the strict schemas
  * in test/conformance/k8s-schemas, Secret data must be base64), resourceVersion bumps on
@@ -19,7 +20,12 @@ const ajv = new Ajv({ strict: true, allErrors: true, allowUnionTypes: true });
 const schemas: Record<string, ValidateFunction> = {
   secrets: ajv.compile(require(conformancePath('k8s-schemas', 'secret-v1.json')) as object),
   mutatingwebhookconfigurations: ajv.compile(require(conformancePath('k8s-schemas', 'mutatingwebhookconfiguration-admissionregistration-v1.json')) as object),
+  pods: ajv.compile(require(conformancePath('k8s-schemas', 'pod-v1.json')) as object),
 };
+
+/** Namespaced: secrets and pods (pods only for the CNI plugin's read, test/init-cni/cni). */
+type Resource = 'secrets' | 'mutatingwebhookconfigurations' | 'pods';
+const NAMESPACED: ReadonlySet<Resource> = new Set<Resource>(['secrets', 'pods']);
 
 type Obj = { metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string; creationTimestamp?: string; [k: string]: unknown }; [k: string]: unknown };
 
@@ -33,18 +39,19 @@ export interface Emulator {
   url: string;
   token: string;
   log: LoggedRequest[];
-  get(resource: 'secrets' | 'mutatingwebhookconfigurations', name: string, namespace?: string): Obj | undefined;
+  get(resource: Resource, name: string, namespace?: string): Obj | undefined;
   /** stores an object as if an admin had created it */
-  seed(resource: 'secrets' | 'mutatingwebhookconfigurations', obj: Obj): void;
+  seed(resource: Resource, obj: Obj): void;
   /** the next `count` GETs of this object are answered together, forcing concurrent readers to race */
-  holdReads(resource: 'secrets' | 'mutatingwebhookconfigurations', name: string, count: number): void;
+  holdReads(resource: Resource, name: string, count: number): void;
   /** just before the next write to this object is processed, another client replaces it with fn(stored) */
-  beforeNextWrite(resource: 'secrets' | 'mutatingwebhookconfigurations', name: string, fn: (stored: Obj) => Obj): void;
+  beforeNextWrite(resource: Resource, name: string, fn: (stored: Obj) => Obj): void;
   close(): Promise<void>;
 }
 
-const ROUTES: { re: RegExp; resource: 'secrets' | 'mutatingwebhookconfigurations'; group: string; kind: string }[] = [
+const ROUTES: { re: RegExp; resource: Resource; group: string; kind: string }[] = [
   { re: /^\/api\/v1\/namespaces\/([^/]+)\/secrets(?:\/([^/]+))?$/, resource: 'secrets', group: '', kind: 'Secret' },
+  { re: /^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+))?$/, resource: 'pods', group: '', kind: 'Pod' },
   { re: /^\/apis\/admissionregistration\.k8s\.io\/v1\/mutatingwebhookconfigurations(?:\/([^/]+))?$/, resource: 'mutatingwebhookconfigurations', group: 'admissionregistration.k8s.io', kind: 'MutatingWebhookConfiguration' },
 ];
 
@@ -87,8 +94,8 @@ export async function startEmulator(tls: { key: string; cert: string }): Promise
     const route = ROUTES.map((r) => ({ r, m: r.re.exec(path) })).find((x) => x.m);
     if (!route?.m) return [404, status(404, 'NotFound', 'the server could not find the requested resource')];
     const { resource, group } = route.r;
-    const namespace = resource === 'secrets' ? route.m[1] : undefined;
-    const name = resource === 'secrets' ? route.m[2] : route.m[1];
+    const namespace = NAMESPACED.has(resource) ? route.m[1] : undefined;
+    const name = NAMESPACED.has(resource) ? route.m[2] : route.m[1];
     const details = (n: string): Record<string, unknown> => ({ name: n, ...(group ? { group } : {}), kind: resource });
 
     if (method === 'GET' && name) {
@@ -169,11 +176,11 @@ export async function startEmulator(tls: { key: string; cert: string }): Promise
       store.set(keyOf(resource, obj.metadata?.name ?? '', obj.metadata?.namespace), stamp(obj));
     },
     holdReads: (resource, name, count) => {
-      const [ns, n] = resource === 'secrets' ? name.split('/') : [undefined, name];
+      const [ns, n] = NAMESPACED.has(resource) ? name.split('/') : [undefined, name];
       held.set(keyOf(resource, n ?? name, ns), { count, waiting: [] });
     },
     beforeNextWrite: (resource, name, fn) => {
-      const [ns, n] = resource === 'secrets' ? name.split('/') : [undefined, name];
+      const [ns, n] = NAMESPACED.has(resource) ? name.split('/') : [undefined, name];
       hooks.set(keyOf(resource, n ?? name, ns), fn);
     },
     close: () => new Promise((r) => {

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { V1ValidatingWebhook } from '@kubernetes/client-node';
 import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
-import { Deployment } from 'kubernetes-models/apps/v1';
+import { DaemonSet, Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
@@ -130,6 +130,7 @@ const MODELS: Record<string, Model> = {
   'v1/ServiceAccount': ServiceAccount as unknown as Model,
   'v1/Service': Service as unknown as Model,
   'apps/v1/Deployment': Deployment as unknown as Model,
+  'apps/v1/DaemonSet': DaemonSet as unknown as Model,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget as unknown as Model,
   'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole as unknown as Model,
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding as unknown as Model,
@@ -519,6 +520,58 @@ t.test('overlays/dev: one replica, no PodDisruptionBudget', async (t) => {
 
 // cert-manager's kinds have no schema in conformance/: only the expected ones may
 // appear, and their fields are checked here against cert-manager's v1 API.
+t.test('overlays/cni: the base unchanged, plus the node agent with least privilege', async (t) => {
+  const b = await kustomize('manifests/overlays/cni');
+  checkSchemas(t, b);
+  const CNI_NS = 'tandem-cni';
+  const isCni = (d: Obj): boolean => d.metadata?.namespace === CNI_NS || d.metadata?.name === CNI_NS;
+  const cni = b.docs.filter(isCni);
+  // Everything else is the base, checked as the base is.
+  const base: Build = { dir: b.dir, docs: b.docs.filter((d) => !isCni(d)) };
+  checkNamespaces(t, base);
+  checkRbac(t, base);
+  checkServices(t, base, checkDeployment(t, base, 2));
+  checkSelection(t, checkWebhook(t, base));
+  t.same(cni.map(id).sort(), ['ClusterRole/tandem-cni', 'ClusterRoleBinding/tandem-cni', `DaemonSet/${CNI_NS}/tandem-cni-node`, `Namespace/${CNI_NS}`, `ServiceAccount/${CNI_NS}/tandem-cni`]);
+
+  // RBAC: the plugin GETs the pod it wires, nothing more.
+  const role = findOne(t, b, 'ClusterRole', 'tandem-cni');
+  t.same(role.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }]);
+  const binding = findOne(t, b, 'ClusterRoleBinding', 'tandem-cni');
+  t.same(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'tandem-cni' });
+  t.same(binding.subjects, [{ kind: 'ServiceAccount', name: 'tandem-cni', namespace: CNI_NS }]);
+
+  const ds = findOne(t, b, 'DaemonSet', 'tandem-cni-node');
+  const pod = ds.spec.template.spec as Obj;
+  t.equal(pod.serviceAccountName, 'tandem-cni');
+  t.equal(pod.hostNetwork, true, 'runs without pod networking');
+  t.same(pod.tolerations, [{ operator: 'Exists' }], 'every node');
+  const c = (pod.containers as Obj[])[0] as Obj;
+  t.equal((pod.containers as Obj[]).length, 1);
+  t.equal(c.image, IMAGE, 'the same image as the control plane');
+  const sc = c.securityContext as Obj;
+  t.equal(sc.privileged, false);
+  t.equal(sc.allowPrivilegeEscalation, false);
+  t.equal(sc.readOnlyRootFilesystem, true);
+  t.same(sc.capabilities, { drop: ['ALL'] }, 'no capability at all: root only for the root-owned CNI dirs');
+  const mounts = Object.fromEntries((c.volumeMounts as Obj[]).map((m) => [m.name, m.mountPath]));
+  const paths = Object.fromEntries((pod.volumes as Obj[]).map((v) => [v.name, v.hostPath?.path]));
+  t.same(paths, { 'cni-bin-dir': '/opt/cni/bin', 'cni-net-dir': '/etc/cni/net.d' }, 'only the two CNI directories of the node');
+  t.same(mounts, { 'cni-bin-dir': '/host/opt/cni/bin', 'cni-net-dir': '/host/etc/cni/net.d' });
+  const args = c.args as string[];
+  t.equal(args[0], 'cni-agent');
+  t.ok(args.includes(`--cni-bin-dir=${mounts['cni-bin-dir']}`) && args.includes(`--host-cni-bin-dir=${paths['cni-bin-dir']}`), 'the mounted and host bin dir agree');
+  t.ok(args.includes(`--cni-net-dir=${mounts['cni-net-dir']}`) && args.includes(`--host-cni-net-dir=${paths['cni-net-dir']}`), 'the mounted and host net dir agree');
+  t.ok(args.some((a) => a.startsWith('--exclude-namespaces=') && a.split('=')[1]?.split(',').includes('kube-system')));
+  t.equal((c.env as Obj[]).find((e) => e.name === 'POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace');
+  // Every flag in the manifest is one `tandem cni-agent` accepts.
+  const { stdout: help } = await exec(process.execPath, ['bin/tandem', 'cni-agent', 'run', '--help'], { cwd: repo });
+  for (const a of args.slice(1)) t.ok(help.includes(a.split('=')[0] as string), `tandem cni-agent accepts ${a.split('=')[0]}`);
+  const ns = findOne(t, b, 'Namespace', CNI_NS);
+  t.equal(ns.metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged', 'hostPath and hostNetwork need it; the control plane namespace stays restricted');
+  t.equal(findOne(t, b, 'Namespace', NAMESPACE).metadata.labels['pod-security.kubernetes.io/enforce'], 'restricted');
+});
+
 const CERTIFICATE_SPEC_FIELDS = new Set([
   'additionalOutputFormats', 'commonName', 'dnsNames', 'duration', 'emailAddresses', 'encodeUsagesInRequest', 'ipAddresses',
   'isCA', 'issuerRef', 'keystores', 'literalSubject', 'nameConstraints', 'otherNames', 'privateKey', 'renewBefore',

@@ -9,6 +9,7 @@ import type { InjectFn } from './admission.js';
 import { createAdmitter, type Admitter } from './answer.js';
 import type { AdmissionCacheOptions } from './cache.js';
 import { oneLine, sendError } from './replies.js';
+import { validateRoutes } from './routes/validate.js';
 import { injectRoutes } from './routes/inject.js';
 
 export interface WebhookServerOptions {
@@ -131,6 +132,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
 
     // The admission routes, one plugin each.
     await app.register(injectRoutes, { admitter, log, metrics });
+    await app.register(validateRoutes, { log });
 
     app.get('/healthz', async () => 'ok');
     app.get('/readyz', async () => 'ok');

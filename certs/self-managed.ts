@@ -4,6 +4,7 @@ import {
   CoreV1Api,
   type KubeConfig,
   type V1MutatingWebhookConfiguration,
+  type V1ValidatingWebhookConfiguration,
   type V1Secret,
 } from '@kubernetes/client-node';
 import { X509Certificate } from 'node:crypto';
@@ -151,7 +152,9 @@ export async function ensureSecretCerts(opts: SecretCertsOptions): Promise<Secre
 
 export interface PatchCaBundleOptions {
   kubeConfig: KubeConfig;
-  /** MutatingWebhookConfiguration name (default tandem-sidecar-injector) */
+  /** which configuration kind (default mutating: the injector) */
+  kind?: WebhookConfigKind;
+  /** configuration name (default tandem-sidecar-injector, or tandem-validator for `validating`) */
   name?: string;
   caPem: string;
   maxAttempts?: number;
@@ -165,39 +168,68 @@ export interface PatchCaBundleResult {
   conflicts: number;
 }
 
+export type WebhookConfigKind = 'mutating' | 'validating';
+
+/** The ValidatingWebhookConfiguration of `/validate` (manifests/base/validatingwebhookconfiguration.yaml). */
+export const DEFAULT_VALIDATOR_CONFIG_NAME = 'tandem-validator';
+
+interface WebhookConfig {
+  metadata?: { resourceVersion?: string };
+  webhooks?: Array<{ name: string; clientConfig: { caBundle?: string } }>;
+}
+
+/** The two configuration kinds differ only in their API calls; the caBundle logic is the same. */
+function webhookConfigApi(kubeConfig: KubeConfig, kind: WebhookConfigKind) {
+  const api = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  return kind === 'mutating'
+    ? {
+        title: 'MutatingWebhookConfiguration',
+        read: (name: string): Promise<WebhookConfig> => api.readMutatingWebhookConfiguration({ name }),
+        replace: (name: string, body: WebhookConfig): Promise<WebhookConfig> =>
+          api.replaceMutatingWebhookConfiguration({ name, body: body as V1MutatingWebhookConfiguration }),
+      }
+    : {
+        title: 'ValidatingWebhookConfiguration',
+        read: (name: string): Promise<WebhookConfig> => api.readValidatingWebhookConfiguration({ name }),
+        replace: (name: string, body: WebhookConfig): Promise<WebhookConfig> =>
+          api.replaceValidatingWebhookConfiguration({ name, body: body as V1ValidatingWebhookConfiguration }),
+      };
+}
+
 /** Sets `clientConfig.caBundle` of every webhook in the configuration, by conditional replace. */
 export async function patchWebhookCaBundle(opts: PatchCaBundleOptions): Promise<PatchCaBundleResult> {
-  const api = opts.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
-  const name = opts.name ?? DEFAULT_WEBHOOK_CONFIG_NAME;
+  const kind = opts.kind ?? 'mutating';
+  const api = webhookConfigApi(opts.kubeConfig, kind);
+  const name = opts.name ?? (kind === 'mutating' ? DEFAULT_WEBHOOK_CONFIG_NAME : DEFAULT_VALIDATOR_CONFIG_NAME);
   if (!opts.caPem.includes('-----BEGIN CERTIFICATE-----')) throw new UserError(`caBundle for ${name}: no PEM certificate given`);
   const caBundle = Buffer.from(opts.caPem).toString('base64');
   const maxAttempts = opts.maxAttempts ?? 5;
   let conflicts = 0;
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
-    let config: V1MutatingWebhookConfiguration;
+    let config: WebhookConfig;
     try {
-      config = await api.readMutatingWebhookConfiguration({ name });
+      config = await api.read(name);
     } catch (err) {
-      if (statusOf(err) === 404) throw new UserError(`MutatingWebhookConfiguration ${name} not found`, { cause: err });
+      if (statusOf(err) === 404) throw new UserError(`${api.title} ${name} not found`, { cause: err });
       throw err;
     }
     const webhooks = config.webhooks ?? [];
-    if (webhooks.length === 0) throw new UserError(`MutatingWebhookConfiguration ${name} has no webhooks to give a caBundle`);
+    if (webhooks.length === 0) throw new UserError(`${api.title} ${name} has no webhooks to give a caBundle`);
     const names = webhooks.map((w) => w.name);
     if (webhooks.every((w) => w.clientConfig.caBundle === caBundle)) {
       return { changed: false, webhooks: names, resourceVersion: config.metadata?.resourceVersion, conflicts };
     }
-    const body: V1MutatingWebhookConfiguration = {
+    const body: WebhookConfig = {
       ...config,
       webhooks: webhooks.map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle } })),
     };
     try {
-      const updated = await api.replaceMutatingWebhookConfiguration({ name, body });
+      const updated = await api.replace(name, body);
       return { changed: true, webhooks: names, resourceVersion: updated.metadata?.resourceVersion, conflicts };
     } catch (err) {
       if (statusOf(err) !== 409) throw err;
       conflicts++;
     }
   }
-  throw new Error(`MutatingWebhookConfiguration ${name}: still conflicting after ${maxAttempts} attempts`);
+  throw new Error(`${api.title} ${name}: still conflicting after ${maxAttempts} attempts`);
 }

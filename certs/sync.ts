@@ -8,6 +8,8 @@ export interface SelfManagedSyncOptions extends SecretCertsOptions {
   dir: string;
   /** MutatingWebhookConfiguration to give the CA (default tandem-sidecar-injector); false to leave it alone */
   webhookConfigName?: string | false;
+  /** ValidatingWebhookConfiguration of `/validate` (default tandem-validator); false to leave it alone */
+  validatorConfigName?: string | false;
 }
 
 export interface SelfManagedSyncResult {
@@ -15,6 +17,8 @@ export interface SelfManagedSyncResult {
   /** true when the local files changed (the webhook's reloader picks them up) */
   wroteFiles: boolean;
   caBundle?: PatchCaBundleResult;
+  /** the validator's caBundle, or `missing` when that configuration is not installed */
+  validatorCaBundle?: PatchCaBundleResult | 'missing';
 }
 
 async function same(file: string, content: string): Promise<boolean> {
@@ -39,7 +43,23 @@ export async function syncSelfManagedCerts(opts: SelfManagedSyncOptions): Promis
   const caBundle = opts.webhookConfigName === false
     ? undefined
     : await patchWebhookCaBundle({ kubeConfig: opts.kubeConfig, caPem: secret.trustPem, ...(opts.webhookConfigName ? { name: opts.webhookConfigName } : {}) });
-  return { secret, wroteFiles: !current, ...(caBundle ? { caBundle } : {}) };
+  const validatorCaBundle = opts.validatorConfigName === false ? undefined : await patchValidator(opts, secret.trustPem);
+  return { secret, wroteFiles: !current, ...(caBundle ? { caBundle } : {}), ...(validatorCaBundle ? { validatorCaBundle } : {}) };
+}
+
+/**
+ * The validating webhook is optional in a cluster (an admin may leave `tandem-validator` out, and
+ * installs from before it existed lack it): its absence is reported, not fatal, while any other
+ * failure is. Its failurePolicy is Fail, so a configuration without our CA would refuse every Istio
+ * config write: that is why the same CA goes into it on every sync.
+ */
+async function patchValidator(opts: SelfManagedSyncOptions, caPem: string): Promise<PatchCaBundleResult | 'missing'> {
+  try {
+    return await patchWebhookCaBundle({ kubeConfig: opts.kubeConfig, kind: 'validating', caPem, ...(opts.validatorConfigName ? { name: opts.validatorConfigName } : {}) });
+  } catch (err) {
+    if (err instanceof UserError && /not found$/.test(err.message)) return 'missing';
+    throw err;
+  }
 }
 
 export interface SelfManagedLoopOptions extends SelfManagedSyncOptions {

@@ -132,7 +132,10 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
         namespace,
         // Replicas pick up each other's renewals within minutes; renewal itself happens at 2/3 of the lifetime.
         intervalMs: opts.certSyncMs ?? 300_000,
-        onSync: (r) => log.info({ action: r.secret.action, reason: r.secret.reason, wroteFiles: r.wroteFiles }, 'webhook certificates synced'),
+        onSync: (r) => {
+          log.info({ action: r.secret.action, reason: r.secret.reason, wroteFiles: r.wroteFiles }, 'webhook certificates synced');
+          if (r.validatorCaBundle === 'missing') log.warn({}, 'ValidatingWebhookConfiguration tandem-validator not found: Istio config is not validated at admission');
+        },
         onError: (err) => log.error({ err }, 'webhook certificate sync failed; retrying at the next interval'),
       });
       started.push({ close: () => sync.stop() });

@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { conformancePath } from '../conformance.js';
+import { validatingWebhookConfigurationSchema } from '../k8s-schemas.js';
 
 const require = createRequire(import.meta.url);
 const ajv = new Ajv({ strict: true, allErrors: true, allowUnionTypes: true });
@@ -21,10 +22,11 @@ const schemas: Record<string, ValidateFunction> = {
   secrets: ajv.compile(require(conformancePath('k8s-schemas', 'secret-v1.json')) as object),
   mutatingwebhookconfigurations: ajv.compile(require(conformancePath('k8s-schemas', 'mutatingwebhookconfiguration-admissionregistration-v1.json')) as object),
   pods: ajv.compile(require(conformancePath('k8s-schemas', 'pod-v1.json')) as object),
+  validatingwebhookconfigurations: ajv.compile(validatingWebhookConfigurationSchema()),
 };
 
 /** Namespaced: secrets and pods (pods only for the CNI plugin's read, test/init-cni/cni). */
-type Resource = 'secrets' | 'mutatingwebhookconfigurations' | 'pods';
+type Resource = 'secrets' | 'mutatingwebhookconfigurations' | 'validatingwebhookconfigurations' | 'pods';
 const NAMESPACED: ReadonlySet<Resource> = new Set<Resource>(['secrets', 'pods']);
 
 type Obj = { metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string; creationTimestamp?: string; [k: string]: unknown }; [k: string]: unknown };
@@ -53,6 +55,7 @@ const ROUTES: { re: RegExp; resource: Resource; group: string; kind: string }[] 
   { re: /^\/api\/v1\/namespaces\/([^/]+)\/secrets(?:\/([^/]+))?$/, resource: 'secrets', group: '', kind: 'Secret' },
   { re: /^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+))?$/, resource: 'pods', group: '', kind: 'Pod' },
   { re: /^\/apis\/admissionregistration\.k8s\.io\/v1\/mutatingwebhookconfigurations(?:\/([^/]+))?$/, resource: 'mutatingwebhookconfigurations', group: 'admissionregistration.k8s.io', kind: 'MutatingWebhookConfiguration' },
+  { re: /^\/apis\/admissionregistration\.k8s\.io\/v1\/validatingwebhookconfigurations(?:\/([^/]+))?$/, resource: 'validatingwebhookconfigurations', group: 'admissionregistration.k8s.io', kind: 'ValidatingWebhookConfiguration' },
 ];
 
 function status(code: number, reason: string, message: string, details?: Record<string, unknown>): Record<string, unknown> {

@@ -144,6 +144,36 @@ t.test('renewal at 2/3 of the lifetime keeps the CA; racing renewers do not lose
   t.not(new X509Certificate(a.bundle.certPem).serialNumber, created.serving.info.serialNumber, 'serving cert renewed');
 });
 
+t.test('the validating webhook gets the same caBundle; its absence is reported, not fatal', async (t) => {
+  seedWebhookConfig('injector-v');
+  emu.seed('validatingwebhookconfigurations', {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name: 'validator-v' },
+    webhooks: [
+      {
+        name: 'validation.istio.io',
+        admissionReviewVersions: ['v1', 'v1beta1'],
+        sideEffects: 'None',
+        failurePolicy: 'Fail',
+        clientConfig: { service: { name: 'tandem-webhook', namespace: 'tandem-system', path: '/validate', port: 443 } },
+        rules: [{ operations: ['CREATE', 'UPDATE'], apiGroups: ['networking.istio.io'], apiVersions: ['*'], resources: ['virtualservices'] }],
+      },
+    ],
+  });
+  const dir = await tempDir(t);
+  const r = await syncSelfManagedCerts({ kubeConfig: kubeConfig(), dir, secretNamespace: 'ns-v', webhookConfigName: 'injector-v', validatorConfigName: 'validator-v' });
+  const secret = emu.get('secrets', 'tandem-webhook-certs', 'ns-v') as { data: Record<string, string> };
+  const vwc = emu.get('validatingwebhookconfigurations', 'validator-v') as { webhooks: { clientConfig: { caBundle?: string } }[] };
+  t.same(vwc.webhooks.map((w) => w.clientConfig.caBundle), [secret.data['ca.crt']], "the validator trusts the webhook's CA");
+  t.match(r.validatorCaBundle, { changed: true, webhooks: ['validation.istio.io'] });
+
+  const dir2 = await tempDir(t);
+  const absent = await syncSelfManagedCerts({ kubeConfig: kubeConfig(), dir: dir2, secretNamespace: 'ns-v', webhookConfigName: 'injector-v', validatorConfigName: 'not-installed' });
+  t.equal(absent.validatorCaBundle, 'missing', 'an uninstalled validator is reported');
+  t.equal(absent.caBundle?.changed, false, 'the injector is still kept up to date');
+});
+
 t.test('concurrent caBundle patchers and an unrelated concurrent edit all survive', async (t) => {
   seedWebhookConfig('injector-d');
   const ca = (await createCa({ validity: validityFor(5) })).certPem;

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Ajv, type ValidateFunction } from 'ajv';
-import { V1ValidatingWebhook } from '@kubernetes/client-node';
 import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { DaemonSet, Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
@@ -17,6 +16,7 @@ import { DEFAULT_CONFIG } from '../../inject/config.js';
 import { injectionWebhooks, matchingWebhook } from '../../inject/injection-webhooks.js';
 import { matchesSelector, type LabelSelector, type LabelSelectorRequirement } from '../../common/label-selectors.js';
 import { conformancePath } from '../conformance.js';
+import { validatingWebhookConfigurationSchema } from '../k8s-schemas.js';
 
 /**
  * Builds the shipped manifests with kubectl's own kustomize (what
@@ -77,41 +77,6 @@ function schemaFile(apiVersion: string, kind: string): string {
   const [groupOrVersion, version] = apiVersion.split('/');
   const group = version === undefined ? '' : (groupOrVersion ?? '').split('.')[0];
   return `${kind.toLowerCase()}-${group ? group + '-' : ''}${version ?? groupOrVersion}.json`;
-}
-
-/**
- * conformance/k8s-schemas has no ValidatingWebhookConfiguration schema, so one is written here from the
- * API's fields: the MutatingWebhookConfiguration schema (same generator, same API group) with the webhook
- * narrowed to the fields @kubernetes/client-node's V1ValidatingWebhook declares (no reinvocationPolicy).
- */
-function validatingWebhookConfigurationSchema(): Obj {
-  const mutating = JSON.parse(readFileSync(schemaDir + 'mutatingwebhookconfiguration-admissionregistration-v1.json', 'utf8')) as Obj;
-  const defs = mutating.definitions as Record<string, Obj>;
-  const mutatingHook = defs.V1MutatingWebhook as Obj;
-  const fields = V1ValidatingWebhook.getAttributeTypeMap().map((a) => a.name);
-  const props: Record<string, unknown> = {};
-  for (const f of fields) {
-    if (!(f in mutatingHook.properties)) throw new Error(`V1ValidatingWebhook.${f} has no counterpart in the MutatingWebhook schema`);
-    props[f] = mutatingHook.properties[f];
-  }
-  const { V1MutatingWebhookConfiguration: top, V1MutatingWebhook: _hook, ...rest } = defs;
-  return {
-    $schema: mutating.$schema,
-    title: 'ValidatingWebhookConfiguration (admissionregistration.k8s.io/v1), strict',
-    $ref: '#/definitions/V1ValidatingWebhookConfiguration',
-    definitions: {
-      ...rest,
-      V1ValidatingWebhookConfiguration: {
-        ...top,
-        properties: {
-          ...top?.properties,
-          kind: { const: 'ValidatingWebhookConfiguration' },
-          webhooks: { type: 'array', items: { $ref: '#/definitions/V1ValidatingWebhook' } },
-        },
-      },
-      V1ValidatingWebhook: { ...mutatingHook, properties: props, required: (mutatingHook.required as string[] | undefined)?.filter((r) => fields.includes(r)) },
-    },
-  };
 }
 
 function strictValidator(apiVersion: string, kind: string): ValidateFunction {
@@ -225,7 +190,12 @@ function checkRbac(t: Tap, b: Build): void {
         t.ok((rule.verbs as string[]).every((v) => ['get', 'patch', 'update'].includes(v)), `${where}: get/patch/update only`);
         t.same(resources, ['mutatingwebhookconfigurations'], `${where}: nothing else in that rule`);
       }
-      const sensitive = resources.includes('secrets') || resources.includes('mutatingwebhookconfigurations');
+      if (resources.includes('validatingwebhookconfigurations')) {
+        t.same(rule.resourceNames, ['tandem-validator'], `${where}: only tandem's own validating configuration`);
+        t.ok((rule.verbs as string[]).every((v) => ['get', 'patch', 'update'].includes(v)), `${where}: get/patch/update only`);
+        t.same(resources, ['validatingwebhookconfigurations'], `${where}: nothing else in that rule`);
+      }
+      const sensitive = resources.includes('secrets') || resources.includes('mutatingwebhookconfigurations') || resources.includes('validatingwebhookconfigurations');
       if (!sensitive) t.ok((rule.verbs as string[]).every((v) => READ_VERBS.has(v)), `${where}: everything else is read-only`);
     }
   }
@@ -504,6 +474,7 @@ t.test('base (kubectl apply -k manifests/)', async (t) => {
   const certRole = findOne(t, b, 'Role', 'tandem-certs');
   t.ok((certRole.rules as Obj[]).some((r) => r.resources.includes('secrets') && r.verbs.includes('create')), 'may create its Secret');
   t.ok(findAll(b, 'ClusterRole').some((r) => (r.rules as Obj[]).some((x) => x.resources.includes('mutatingwebhookconfigurations'))), 'may patch its caBundle');
+  t.ok(findAll(b, 'ClusterRole').some((r) => (r.rules as Obj[]).some((x) => x.resources.includes('validatingwebhookconfigurations'))), "may patch the validator's caBundle");
 });
 
 t.test('overlays/dev: one replica, no PodDisruptionBudget', async (t) => {
@@ -647,6 +618,8 @@ t.test('overlays/cert-manager: cert-manager issues the certificate, tandem reloa
   const svc = (mwc.webhooks as Obj[])[0]?.clientConfig.service as Obj;
   t.same(servingCert.spec.dnsNames, [`${svc.name}.${svc.namespace}.svc`, `${svc.name}.${svc.namespace}.svc.cluster.local`], 'SANs the apiserver checks');
   t.equal(mwc.metadata.annotations?.['cert-manager.io/inject-ca-from'], `${NAMESPACE}/tandem-webhook`, 'cainjector writes the caBundle');
+  const vwc = findAll(b, 'ValidatingWebhookConfiguration').find((v) => v.metadata.name === 'tandem-validator');
+  t.equal(vwc?.metadata.annotations?.['cert-manager.io/inject-ca-from'], `${NAMESPACE}/tandem-webhook`, "cainjector writes the validator's caBundle too (failurePolicy Fail)");
 
   // tandem reads the mounted Secret and reloads it; it needs no Secret or webhook write access.
   const c = deploy.spec.template.spec.containers[0] as Obj;
@@ -660,7 +633,7 @@ t.test('overlays/cert-manager: cert-manager issues the certificate, tandem reloa
   t.equal(volume?.secret?.secretName, 'tandem-webhook-certs', 'from the Secret cert-manager writes');
   t.equal(findAll(b, 'Role').length + findAll(b, 'RoleBinding').length, 0, 'no namespaced roles: no Secret access at all');
   const clusterRules = findAll(b, 'ClusterRole').flatMap((r) => r.rules as Obj[]);
-  t.notOk(clusterRules.some((r) => r.resources.includes('mutatingwebhookconfigurations')), 'no webhook-configuration access');
+  t.notOk(clusterRules.some((r) => r.resources.includes('mutatingwebhookconfigurations') || r.resources.includes('validatingwebhookconfigurations')), 'no webhook-configuration access');
 });
 
 t.test('schema file names follow conformance/k8s-schemas', async (t) => {

@@ -18,6 +18,7 @@ export async function main(argv: string[]): Promise<number> {
     import('../webhook/commands.js'),
     import('../webhook/server-commands.js'),
     import('../certs/commands.js'),
+    import('../ca/commands.js'),
     import('../control-plane/commands.js'),
   ]);
   for (const r of registrations) r.register(program);

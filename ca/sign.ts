@@ -25,7 +25,7 @@ export interface IssuedCertificate {
 }
 
 /** Positive 128-bit serial (RFC 5280: at most 20 octets, top bit clear). */
-function randomSerial(): string {
+export function randomSerial(): string {
   const bytes = webcrypto.getRandomValues(new Uint8Array(16));
   bytes[0] = (bytes[0]! & 0x7f) | 0x01;
   return Buffer.from(bytes).toString('hex');

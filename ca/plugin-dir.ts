@@ -23,7 +23,11 @@ async function readPart(path: string): Promise<string> {
 
 export async function readPluginDir(dir: string): Promise<{ pems: PluginPems; where: PluginWhere }> {
   const where = pluginWhere(dir);
-  const [caCert, caKey, certChain, rootCert] = await Promise.all([readPart(where.caCert), readPart(where.caKey), readPart(where.certChain), readPart(where.rootCert)]);
+  // one after the other, so the error for a missing directory always names the same (first) file
+  const caCert = await readPart(where.caCert);
+  const caKey = await readPart(where.caKey);
+  const certChain = await readPart(where.certChain);
+  const rootCert = await readPart(where.rootCert);
   return { pems: { caCert, caKey, certChain, rootCert }, where };
 }
 

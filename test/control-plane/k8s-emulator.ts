@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -13,6 +14,12 @@ import type { AddressInfo } from 'node:net';
  *   "too old resource version" answer: an ERROR event with a 410 Status, then EOF;
  * - BOOKMARK events carry only `metadata.resourceVersion`;
  * - the server may end a watch at any time (as the apiserver does on timeout).
+ * Collections added with `addCollection` also take writes, as the apiserver's REST handlers do:
+ * discovery (`GET /api/v1`, `GET /apis/<group>/<version>`: an APIResourceList), namespaced list,
+ * item GET, POST (409 AlreadyExists), PUT (409 Conflict on a stale metadata.resourceVersion; status
+ * kept when the kind has a status subresource), PUT `/status` (only status taken), DELETE; each
+ * write is validated by the collection's `validate` (strict schemas) and streamed to watchers.
+ * Not emulated: PATCH, field selectors (lists and watches return every object), admission, RBAC.
  */
 type Obj = Record<string, any>;
 
@@ -24,6 +31,17 @@ interface Collection {
   watchers: Set<http.ServerResponse>;
   compactedBelow: number;
   failNext: number | undefined;
+  rest?: RestOptions;
+}
+
+export interface RestOptions {
+  /** plural resource name, e.g. `configmaps` */
+  plural: string;
+  namespaced: boolean;
+  /** the kind has a status subresource (PUT .../status) */
+  status?: boolean;
+  /** a reason to refuse a written object (422 Invalid), e.g. from a strict schema; `old` on updates */
+  validate?: (obj: Obj, old?: Obj) => string | undefined;
 }
 
 export const SERVICES = '/api/v1/services';
@@ -33,6 +51,8 @@ export class EmulatedApiServer {
   private rv = 1000;
   private readonly server = http.createServer((req, res) => this.handle(req, res));
   readonly requests: Array<{ path: string; watch: boolean; resourceVersion: string | null }> = [];
+  /** writes to REST collections, in order, with the status answered */
+  readonly writes: Array<{ method: string; path: string; status: number }> = [];
   private readonly collections: Record<string, Collection> = {
     [SERVICES]: { kind: 'Service', apiVersion: 'v1', objects: new Map(), log: [], watchers: new Set(), compactedBelow: 0, failNext: undefined },
     [SLICES]: { kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', objects: new Map(), log: [], watchers: new Set(), compactedBelow: 0, failNext: undefined },
@@ -97,8 +117,128 @@ export class EmulatedApiServer {
     return this.col(path).watchers.size;
   }
 
+  /** Adds a collection (list path, e.g. `/api/v1/configmaps`) that also serves item reads and writes. */
+  addCollection(path: string, kind: string, apiVersion: string, rest: RestOptions): void {
+    this.collections[path] = { kind, apiVersion, objects: new Map(), log: [], watchers: new Set(), compactedBelow: 0, failNext: undefined, rest };
+  }
+
+  /** The stored object, or undefined. */
+  get(path: string, name: string, namespace?: string): Obj | undefined {
+    return this.col(path).objects.get(`${namespace}/${name}`);
+  }
+
+  private restRoute(pathname: string): { path: string; c: Collection; namespace?: string; name?: string; status: boolean } | undefined {
+    for (const [path, c] of Object.entries(this.collections)) {
+      if (!c.rest) continue;
+      const base = path.slice(0, path.lastIndexOf('/'));
+      const re = c.rest.namespaced
+        ? new RegExp(`^${base}/namespaces/([^/]+)/${c.rest.plural}(?:/([^/]+))?(/status)?$`)
+        : new RegExp(`^${base}/${c.rest.plural}/([^/]+)(/status)?$`);
+      const m = re.exec(pathname);
+      if (!m) continue;
+      return c.rest.namespaced
+        ? { path, c, namespace: m[1], ...(m[2] ? { name: m[2] } : {}), status: m[3] !== undefined }
+        : { path, c, name: m[1], status: m[2] !== undefined };
+    }
+    return undefined;
+  }
+
+  private discovery(pathname: string): Obj | undefined {
+    const resources = Object.values(this.collections).filter((c) => c.rest && `/${c.apiVersion.includes('/') ? 'apis' : 'api'}/${c.apiVersion}` === pathname);
+    if (resources.length === 0) return undefined;
+    return {
+      kind: 'APIResourceList', apiVersion: 'v1', groupVersion: resources[0]!.apiVersion,
+      resources: resources.flatMap((c) => [
+        { name: c.rest!.plural, singularName: '', namespaced: c.rest!.namespaced, kind: c.kind, verbs: ['create', 'delete', 'get', 'list', 'update', 'watch'] },
+        ...(c.rest!.status ? [{ name: `${c.rest!.plural}/status`, singularName: '', namespaced: c.rest!.namespaced, kind: c.kind, verbs: ['get', 'update'] }] : []),
+      ]),
+    };
+  }
+
+  private handleRest(req: http.IncomingMessage, res: http.ServerResponse, url: URL): boolean {
+    const send = (code: number, body: unknown): void => {
+      if (req.method !== 'GET') this.writes.push({ method: req.method ?? '', path: url.pathname, status: code });
+      res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    const fail = (code: number, reason: string, message: string): void => send(code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason, message, code });
+    if (req.method === 'GET') {
+      const d = this.discovery(url.pathname);
+      if (d) {
+        send(200, d);
+        return true;
+      }
+    }
+    const route = this.restRoute(url.pathname);
+    if (!route || url.searchParams.get('watch') === 'true') return false;
+    const { c, namespace, name } = route;
+    const key = `${namespace}/${name}`;
+    if (req.method === 'GET' && !name) {
+      this.requests.push({ path: url.pathname, watch: false, resourceVersion: null });
+      send(200, { kind: `${c.kind}List`, apiVersion: c.apiVersion, metadata: { resourceVersion: String(this.rv) }, items: [...c.objects.values()].filter((o) => o['metadata']?.namespace === namespace) });
+      return true;
+    }
+    if (req.method === 'GET') {
+      const o = c.objects.get(key);
+      if (o) send(200, o);
+      else fail(404, 'NotFound', `${c.rest!.plural} "${name}" not found`);
+      return true;
+    }
+    let raw = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (raw += chunk));
+    req.on('end', () => {
+      let body: Obj = {};
+      if (raw) {
+        try {
+          body = JSON.parse(raw) as Obj;
+        } catch {
+          fail(400, 'BadRequest', 'the request body is not valid JSON');
+          return;
+        }
+      }
+      const existing = c.objects.get(key);
+      if (req.method === 'DELETE') {
+        if (!existing) fail(404, 'NotFound', `${c.rest!.plural} "${name}" not found`);
+        else {
+          this.apply(route.path, 'DELETED', existing);
+          send(200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, kind: c.rest!.plural } });
+        }
+        return;
+      }
+      const objName = body['metadata']?.name as string | undefined;
+      if (req.method === 'POST' && !name) {
+        if (!objName) return fail(422, 'Invalid', 'metadata.name: Required value');
+        const k = `${namespace}/${objName}`;
+        if (c.objects.has(k)) return fail(409, 'AlreadyExists', `${c.rest!.plural} "${objName}" already exists`);
+        const created = { ...body, metadata: { ...body['metadata'], ...(namespace ? { namespace } : {}), uid: randomUUID(), creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z') } };
+        const problem = c.rest!.validate?.(created);
+        if (problem) return fail(422, 'Invalid', problem);
+        this.apply(route.path, 'ADDED', created);
+        send(201, c.objects.get(k));
+        return;
+      }
+      if (req.method !== 'PUT' || !name) return fail(405, 'MethodNotAllowed', `${req.method} is not supported by this emulation`);
+      if (!existing) return fail(404, 'NotFound', `${c.rest!.plural} "${name}" not found`);
+      if (objName !== name) return fail(400, 'BadRequest', 'the name of the object does not match the name on the URL');
+      const wanted = body['metadata']?.resourceVersion as string | undefined;
+      if (wanted && wanted !== existing['metadata']?.resourceVersion) return fail(409, 'Conflict', `Operation cannot be fulfilled on ${c.rest!.plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+      if (route.status && !c.rest!.status) return fail(404, 'NotFound', `${c.rest!.plural} has no status subresource`);
+      // The status subresource takes only status; the main resource keeps the stored status.
+      const updated = route.status
+        ? { ...existing, status: body['status'] }
+        : { ...body, metadata: { ...body['metadata'], uid: existing['metadata']?.uid, creationTimestamp: existing['metadata']?.creationTimestamp }, ...(c.rest!.status ? { status: existing['status'] } : {}) };
+      if (updated['status'] === undefined) delete updated['status'];
+      const problem = c.rest!.validate?.(updated, existing);
+      if (problem) return fail(422, 'Invalid', problem);
+      this.apply(route.path, 'MODIFIED', updated);
+      send(200, c.objects.get(key));
+    });
+    return true;
+  }
+
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
+    if (this.handleRest(req, res, url)) return;
     const c = this.collections[url.pathname];
     const watch = url.searchParams.get('watch') === 'true';
     const resourceVersion = url.searchParams.get('resourceVersion');

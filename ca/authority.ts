@@ -27,7 +27,10 @@ export interface Authority {
   /** the signing certificate (the root itself, or an intermediate under a plug-in root) */
   caCert: X509Certificate;
   caCertPem: string;
+  /** the CA key for WebCrypto (@peculiar/x509: the 15012 serving certificate) */
   signingKey: CryptoKey;
+  /** the CA key for node:crypto (the workload-certificate hot path, ca/sign.ts) */
+  signingKeyObject: KeyObject;
   signingAlgorithm: webcrypto.EcdsaParams | webcrypto.Algorithm;
   /** certificates to send after a leaf, in order: the signing certificate, its chain, ending with the root */
   chainPems: string[];
@@ -120,6 +123,7 @@ export async function loadAuthority(pems: PluginPems, where: PluginWhere, now: D
     caCert,
     caCertPem: caCert.toString(),
     signingKey: signing.key,
+    signingKeyObject: key,
     signingAlgorithm: signing.algorithm,
     chainPems: path.map((c) => c.toString()),
     rootsPem: joinPem(roots.map((r) => r.toString())),

@@ -4,7 +4,7 @@ import type { Authority } from './authority.js';
 import { AuthnError, type Authenticator } from './authn.js';
 import { CsrError, verifyCsr } from './csr.js';
 import { csrNamesProblem, DEFAULT_MAX_WORKLOAD_TTL_MS, DEFAULT_WORKLOAD_TTL_MS, keyTypeProblem, lifetimeFor } from './policy.js';
-import { importPublicKey, keyLabel } from './public-key.js';
+import { keyLabel } from './public-key.js';
 import { certificateServiceDefinition, type IstioCertificateRequest, type IstioCertificateResponse } from './proto/service.js';
 import { issueWorkloadCertificate } from './sign.js';
 import { DEFAULT_TRUST_DOMAIN, identityProblem, spiffeId, type WorkloadIdentity } from './spiffe.js';
@@ -61,7 +61,7 @@ export async function createCertificate(request: IstioCertificateRequest, metada
 
   let csr;
   try {
-    csr = await verifyCsr(request.csr);
+    csr = verifyCsr(request.csr);
   } catch (err) {
     if (err instanceof CsrError) throw new CaRefusal(Status.INVALID_ARGUMENT, err.message);
     throw err;
@@ -75,7 +75,7 @@ export async function createCertificate(request: IstioCertificateRequest, metada
   const now = deps.now?.() ?? new Date();
   const requestedMs = request.validity_duration > 0 ? request.validity_duration * 1000 : undefined;
   const { notBefore, notAfter } = lifetimeFor(requestedMs, deps.defaultTtlMs ?? DEFAULT_WORKLOAD_TTL_MS, deps.maxTtlMs ?? DEFAULT_MAX_WORKLOAD_TTL_MS, now);
-  const issued = await issueWorkloadCertificate(deps.authority(), { publicKey: await importPublicKey(csr.spki, csr.key), identity, notBefore, notAfter });
+  const issued = issueWorkloadCertificate(deps.authority(), { spki: csr.spki, key: csr.key, identity, notBefore, notAfter });
   return { chain: issued.chain, identity, serialNumber: issued.serialNumber, notAfter: issued.notAfter, keyType: keyLabel(csr.key) };
 }
 

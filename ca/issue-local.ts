@@ -21,7 +21,7 @@ export async function issueWithNewKey(
 ): Promise<{ issued: IssuedCertificate; pems: WorkloadPems }> {
   const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const { notBefore, notAfter } = lifetimeFor(ttlMs, ttlMs, Math.max(ttlMs, DEFAULT_MAX_WORKLOAD_TTL_MS), now);
-  const issued = await issueWorkloadCertificate(authority, { publicKey: keys.publicKey, identity, notBefore, notAfter });
+  const issued = issueWorkloadCertificate(authority, { spki: new Uint8Array(await webcrypto.subtle.exportKey('spki', keys.publicKey)), key: { type: 'ec', curve: 'P-256' }, identity, notBefore, notAfter });
   const keyPem = x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY') + '\n';
   // cert-chain.pem: the leaf and the intermediates; the root travels alone in root-cert.pem.
   const withoutRoot = issued.chain.length > 1 ? issued.chain.slice(0, -1) : issued.chain;

@@ -1,6 +1,4 @@
-import { createPublicKey, webcrypto } from 'node:crypto';
-
-type CryptoKey = webcrypto.CryptoKey;
+import { createPublicKey, KeyObject } from 'node:crypto';
 
 /** What a subject public key is, as far as signing policy cares. */
 export type PublicKeyInfo =
@@ -10,9 +8,9 @@ export type PublicKeyInfo =
 
 const CURVE_NAMES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
 
-/** Describes a PKIX (SubjectPublicKeyInfo, DER) key; throws when it is not one. */
-export function describePublicKey(spki: Uint8Array): PublicKeyInfo {
-  const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+/** Describes a PKIX (SubjectPublicKeyInfo, DER) key, or an already parsed one; throws when it is not one. */
+export function describePublicKey(spki: Uint8Array | KeyObject): PublicKeyInfo {
+  const key = spki instanceof KeyObject ? spki : createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
   const details = key.asymmetricKeyDetails ?? {};
   if (key.asymmetricKeyType === 'ec') {
     const named = details.namedCurve ?? '?';
@@ -26,12 +24,4 @@ export function keyLabel(info: PublicKeyInfo): string {
   if (info.type === 'ec') return `ECDSA ${info.curve}`;
   if (info.type === 'rsa') return `RSA ${info.bits}`;
   return info.name.toUpperCase();
-}
-
-/** The key as a WebCrypto key @peculiar/x509 can put into a certificate (only for keys policy accepted). */
-export function importPublicKey(spki: Uint8Array, info: PublicKeyInfo): Promise<CryptoKey> {
-  const params: webcrypto.EcKeyImportParams | webcrypto.RsaHashedImportParams = info.type === 'ec'
-    ? { name: 'ECDSA', namedCurve: info.curve }
-    : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
-  return webcrypto.subtle.importKey('spki', spki, params, true, ['verify']);
 }

@@ -4,7 +4,6 @@ import type { Authority } from '../authority.js';
 import { kubeRequest } from '../kube-rest.js';
 import { joinPem } from '../pem.js';
 import { DEFAULT_WORKLOAD_TTL_MS } from '../policy.js';
-import { importPublicKey } from '../public-key.js';
 import { issueWorkloadCertificate } from '../sign.js';
 import { DEFAULT_TRUST_DOMAIN, spiffeId } from '../spiffe.js';
 import { WorkQueue } from '../work-queue.js';
@@ -105,7 +104,7 @@ export function startPodCertificateSigner(opts: PodCertificateSignerOptions): Po
       } else {
         let issued;
         try {
-          issued = await issueWorkloadCertificate(opts.authority(), { publicKey: await importPublicKey(d.spki, d.key), identity: d.identity, notBefore: d.lifetime.notBefore, notAfter: d.lifetime.notAfter });
+          issued = issueWorkloadCertificate(opts.authority(), { spki: d.spki, key: d.key, identity: d.identity, notBefore: d.lifetime.notBefore, notAfter: d.lifetime.notAfter });
         } catch (err) {
           // A CA that cannot sign is loud (error log) and the request fails; the kubelet asks again later.
           logger.error({ pcr: key, err: (err as Error).message }, 'signing failed');

@@ -18,7 +18,8 @@ import type { AddressInfo } from 'node:net';
  * discovery (`GET /api/v1`, `GET /apis/<group>/<version>`: an APIResourceList), namespaced list,
  * item GET, POST (409 AlreadyExists), PUT (409 Conflict on a stale metadata.resourceVersion; status
  * kept when the kind has a status subresource), PUT `/status` (only status taken), DELETE; each
- * write is validated by the collection's `validate` (strict schemas) and streamed to watchers.
+ * write is validated by the collection's `validate` (strict schemas) and streamed to watchers; a
+ * virtual kind (`review`, e.g. TokenReview) answers a POST with a computed object and stores nothing.
  * Not emulated: PATCH, field selectors (lists and watches return every object), admission, RBAC.
  */
 type Obj = Record<string, any>;
@@ -40,6 +41,8 @@ export interface RestOptions {
   namespaced: boolean;
   /** the kind has a status subresource (PUT .../status) */
   status?: boolean;
+  /** a virtual kind (TokenReview): a POST to the collection is answered with review(body), nothing stored */
+  review?: (obj: Obj) => Obj;
   /** a reason to refuse a written object (422 Invalid), e.g. from a strict schema; `old` on updates */
   validate?: (obj: Obj, old?: Obj) => string | undefined;
 }
@@ -167,6 +170,20 @@ export class EmulatedApiServer {
         send(200, d);
         return true;
       }
+    }
+    const virtual = this.collections[url.pathname];
+    if (virtual?.rest?.review && req.method === 'POST') {
+      let raw = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (raw += chunk));
+      req.on('end', () => {
+        try {
+          send(201, virtual.rest!.review!(JSON.parse(raw) as Obj));
+        } catch {
+          fail(400, 'BadRequest', 'the request body is not valid JSON');
+        }
+      });
+      return true;
     }
     const route = this.restRoute(url.pathname);
     if (!route || url.searchParams.get('watch') === 'true') return false;

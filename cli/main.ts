@@ -18,6 +18,7 @@ export async function main(argv: string[]): Promise<number> {
     import('../inject/offline/commands.js'),
     import('../webhook/commands.js'),
     import('../certs/commands.js'),
+    import('../ca/commands.js'),
     import('../control-plane/commands.js'),
     import('../bootstrap/commands.js'),
     import('../config/commands.js'),

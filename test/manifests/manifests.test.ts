@@ -182,7 +182,11 @@ function checkRbac(t: Tap, b: Build): void {
         t.same(resources, ['secrets'], `${where}: a Secret rule grants nothing else`);
         const verbs = rule.verbs as string[];
         // create cannot be limited by name (the object has none when it is authorized).
-        if (verbs.some((v) => v !== 'create')) t.same(rule.resourceNames, ['tandem-webhook-certs'], `${where}: pinned to the certificate Secret`);
+        if (verbs.some((v) => v !== 'create')) {
+          // the webhook's certificate Secret, or (read-only) the mesh CA's Secrets
+          if (role.metadata.name === 'tandem-ca') t.ok(verbs.every((v) => v === 'get') && JSON.stringify(rule.resourceNames) === JSON.stringify(['cacerts', 'tandem-ca']), `${where}: get only, pinned to the CA Secrets`);
+          else t.same(rule.resourceNames, ['tandem-webhook-certs'], `${where}: pinned to the certificate Secret`);
+        }
         t.notOk(verbs.some((v) => v === 'list' || v === 'watch'), `${where}: Secrets are never listed or watched`);
       }
       if (resources.includes('mutatingwebhookconfigurations')) {
@@ -194,6 +198,18 @@ function checkRbac(t: Tap, b: Build): void {
         t.same(rule.resourceNames, ['tandem-validator'], `${where}: only tandem's own validating configuration`);
         t.ok((rule.verbs as string[]).every((v) => ['get', 'patch', 'update'].includes(v)), `${where}: get/patch/update only`);
         t.same(resources, ['validatingwebhookconfigurations'], `${where}: nothing else in that rule`);
+      }
+      // The mesh CA's writes (ClusterRole tandem-ca), each as narrow as the API allows.
+      if (role.metadata.name === 'tandem-ca' && role.kind === 'ClusterRole' && !(rule.verbs as string[]).every((v) => READ_VERBS.has(v))) {
+        const r = `${(rule.apiGroups as string[]).join()}|${resources.join()}|${((rule.resourceNames ?? []) as string[]).join()}|${(rule.verbs as string[]).join()}`;
+        t.ok([
+          'certificates.k8s.io|podcertificaterequests/status||update',
+          'certificates.k8s.io|signers|tandem.io/workload-identity|sign',
+          '|configmaps||list,watch,create',
+          '|configmaps|istio-ca-root-cert|get,update',
+          'authentication.k8s.io|tokenreviews||create',
+        ].includes(r), `${where}: a known CA write (${r})`);
+        continue;
       }
       const sensitive = resources.includes('secrets') || resources.includes('mutatingwebhookconfigurations') || resources.includes('validatingwebhookconfigurations');
       if (!sensitive) t.ok((rule.verbs as string[]).every((v) => READ_VERBS.has(v)), `${where}: everything else is read-only`);
@@ -456,8 +472,8 @@ t.test('base (kubectl apply -k manifests/)', async (t) => {
   const b = await kustomize('manifests');
   const kinds = b.docs.map((d) => d.kind).sort();
   t.same(kinds, [
-    'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding', 'Deployment', 'MutatingWebhookConfiguration',
-    'Namespace', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
+    'ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding', 'ClusterRoleBinding', 'Deployment', 'MutatingWebhookConfiguration',
+    'Namespace', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
   ], 'the expected objects');
   checkSchemas(t, b);
   checkNamespaces(t, b);
@@ -631,7 +647,7 @@ t.test('overlays/cert-manager: cert-manager issues the certificate, tandem reloa
   t.notOk(mount?.subPath, 'mounted whole, so Secret updates reach the files');
   const volume = (deploy.spec.template.spec.volumes as Obj[]).find((v) => v.name === mount?.name);
   t.equal(volume?.secret?.secretName, 'tandem-webhook-certs', 'from the Secret cert-manager writes');
-  t.equal(findAll(b, 'Role').length + findAll(b, 'RoleBinding').length, 0, 'no namespaced roles: no Secret access at all');
+  t.same([...findAll(b, 'Role'), ...findAll(b, 'RoleBinding')].map((r) => `${r.kind}/${r.metadata.name}`), ['Role/tandem-ca', 'RoleBinding/tandem-ca'], 'no webhook-certificate Secret access; only the mesh CA\'s Secrets (not cert-manager\'s job)');
   const clusterRules = findAll(b, 'ClusterRole').flatMap((r) => r.rules as Obj[]);
   t.notOk(clusterRules.some((r) => r.resources.includes('mutatingwebhookconfigurations') || r.resources.includes('validatingwebhookconfigurations')), 'no webhook-configuration access');
 });

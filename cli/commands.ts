@@ -9,7 +9,12 @@ interface ServeFlags {
   host?: string;
   webhookPort: number;
   xdsPort: number;
+  securePort: number;
   monitoringPort: number;
+  caDir?: string;
+  caJwks?: string;
+  caJwtIssuer?: string;
+  trustDomain?: string;
   certMode?: string;
   certDir?: string;
   registry?: string;
@@ -29,7 +34,12 @@ export function register(program: Command): void {
     .option('--host <addr>', 'listen address (default 127.0.0.1 without a cluster, 0.0.0.0 in one)')
     .option('--webhook-port <port>', 'admission webhook HTTPS port', portArg, 15017)
     .option('--xds-port <port>', 'xDS gRPC port', portArg, 15010)
+    .option('--secure-port <port>', "xDS and Istio's CA API over TLS (mesh CA certificate)", portArg, 15012)
     .option('--monitoring-port <port>', 'metrics and health port', portArg, 15014)
+    .option('--ca-dir <dir>', "without a cluster: the mesh CA's directory (Istio's plug-in layout; default <state-dir>/ca)")
+    .option('--ca-jwks <file>', 'verify CA API tokens against this JWKS file instead of TokenReview (needs --ca-jwt-issuer)')
+    .option('--ca-jwt-issuer <iss>', 'the issuer CA API tokens must carry (with --ca-jwks)')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain of workload certificates', 'cluster.local')
     .option('--cert-mode <mode>', 'local (generate in the state dir) | secret (self-managed in a cluster) | files (read --cert-dir); default: secret in a cluster, local otherwise')
     .option('--cert-dir <dir>', 'where the serving certificate files are read (and, in local/secret mode, written); reloaded on change')
     .option('--registry <spec>', 'service registry: kubernetes | file:PATH')
@@ -49,6 +59,7 @@ export function register(program: Command): void {
       if (mode !== undefined && !(CERT_MODES as readonly string[]).includes(mode)) {
         throw new UserError(`--cert-mode must be one of ${CERT_MODES.join(', ')}, got "${mode}"`);
       }
+      if ((o.caJwks === undefined) !== (o.caJwtIssuer === undefined)) throw new UserError('--ca-jwks and --ca-jwt-issuer go together');
       const log = createLogger('tandem', { batch: true });
       const running = await serve({
         logger: log,
@@ -57,7 +68,11 @@ export function register(program: Command): void {
         host: o.host,
         webhookPort: o.webhookPort,
         xdsPort: o.xdsPort,
+        securePort: o.securePort,
         monitoringPort: o.monitoringPort,
+        caDir: o.caDir,
+        ...(o.caJwks !== undefined && o.caJwtIssuer !== undefined ? { caJwks: { file: o.caJwks, issuer: o.caJwtIssuer } } : {}),
+        ...(o.trustDomain ? { trustDomain: o.trustDomain } : {}),
         certDir: o.certDir,
         registry: o.registry,
         config: o.config,

@@ -37,7 +37,14 @@ export interface ServeOptions {
   host?: string;
   webhookPort?: number;
   xdsPort?: number;
+  /** xDS and Istio's CA API over TLS (default 15012; 0 picks a free port) */
+  securePort?: number;
   monitoringPort?: number;
+  /** without a cluster: the mesh CA's directory (default <stateDir>/ca) */
+  caDir?: string;
+  /** verify CA API tokens against a JWKS file instead of TokenReview (`--ca-jwks FILE --ca-jwt-issuer ISS`) */
+  caJwks?: { file: string; issuer: string };
+  trustDomain?: string;
   /** default: `secret` in a cluster, `local` otherwise; `files` when only certDir is given */
   certMode?: CertMode;
   certDir?: string;
@@ -106,7 +113,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
   let kubeConfig: KubeConfig | undefined;
   const clusterConfig = async (): Promise<KubeConfig> => (kubeConfig ??= (await import('../common/kubeconfig.js')).loadKubeConfig());
 
-  const readiness = new ReadinessGate(['certificates', 'registry']);
+  const readiness = new ReadinessGate(['certificates', 'ca', 'registry']);
   const started: Closer[] = [];
   const stopAll = async (): Promise<void> => {
     for (const part of started.splice(0).reverse()) await part.close();
@@ -156,14 +163,39 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
       ...(registrySpec === 'kubernetes' ? { kubeConfig: await clusterConfig() } : {}),
     });
     started.push(registry);
-    const controlPlane = await startControlPlane({ host, port: opts.xdsPort ?? 15010, registry, log: log.child({ part: 'xds' }), metrics });
+    // The mesh CA: its authority signs the 15012 certificate, so it comes before the xDS server.
+    const { startMeshCa } = await import('../ca/mesh-ca.js');
+    const caDir = resolve(opts.caDir ?? join(stateDir, 'ca'));
+    const ca = await startMeshCa({
+      ...(inCluster ? { kubeConfig: await clusterConfig() } : { dir: caDir }),
+      ...(opts.caJwks ? { jwks: opts.caJwks } : {}),
+      ...(opts.trustDomain ? { trustDomain: opts.trustDomain } : {}),
+      logger: log.child({ part: 'ca' }),
+    });
+    started.push({ close: () => ca.stop() });
+    // Without a cluster and without a JWKS there is no way to verify a caller: the CA API stays off
+    // (never an unauthenticated signer); ADS is still served on the TLS port.
+    const caApi = inCluster || opts.caJwks !== undefined;
+    if (!caApi) log.warn({}, 'CA API off: no cluster (TokenReview) and no --ca-jwks; 15012 serves ADS only');
+    const controlPlane = await startControlPlane({
+      host,
+      port: opts.xdsPort ?? 15010,
+      registry,
+      log: log.child({ part: 'xds' }),
+      metrics,
+      secure: { port: opts.securePort ?? 15012, credentials: ca.credentials, ...(caApi ? { register: (server) => ca.registerCertificateService(server) } : {}) },
+    });
     started.push(controlPlane);
+    void ca.synced.then(
+      () => readiness.set('ca', true),
+      (err: unknown) => log.error({ err }, 'mesh CA controllers failed to sync'),
+    );
     readiness.set('registry', true);
 
     const shown = host === '0.0.0.0' ? '127.0.0.1' : host;
     const banner = [
-      `tandem serve: webhook https://${shown}:${webhook.port}/inject, xDS ${shown}:${controlPlane.port}, metrics http://${shown}:${monitoring.port}/metrics`,
-      `  certificates: ${certMode} (${certDir})   registry: ${registrySpec}`,
+      `tandem serve: webhook https://${shown}:${webhook.port}/inject, xDS ${shown}:${controlPlane.port} (TLS ${shown}:${controlPlane.securePort}), metrics http://${shown}:${monitoring.port}/metrics`,
+      `  certificates: ${certMode} (${certDir})   mesh CA: ${ca.source === 'dir' ? caDir : ca.source}${caApi ? '' : ' (CA API off)'}   registry: ${registrySpec}`,
       `  try it:  curl --cacert ${join(certDir, 'ca.crt')} -H 'content-type: application/json' --data @test/fixtures/admission-review.json https://localhost:${webhook.port}/inject`,
       `           node bin/tandem inject -f examples/hello.yaml`,
     ].join('\n');

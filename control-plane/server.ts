@@ -14,11 +14,18 @@ export interface ControlPlaneOptions extends XdsOptions {
   host?: string;
   /** default 15010; 0 picks a free port */
   port?: number;
+  /**
+   * A second server over TLS (Istio's 15012) sharing the same xDS streams and caches: ADS, plus
+   * whatever `register` adds (the CA API, which must never answer in clear: bearer tokens).
+   */
+  secure?: { port: number; credentials: grpc.ServerCredentials; register?: (server: grpc.Server) => void };
 }
 
 export interface ControlPlane extends Omit<XdsHandle, 'close'> {
   /** the bound port */
   port: number;
+  /** the bound TLS port, when `secure` was given */
+  securePort?: number;
   /** stops accepting streams, ends the open ones and stops watching the registry (the registry itself stays open) */
   close(): Promise<void>;
 }
@@ -28,41 +35,50 @@ const SHUTDOWN_GRACE_MS = 2000;
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const log = opts.log ?? silentLogger;
-  const server = new grpc.Server({ 'grpc.max_send_message_length': -1, 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
-  const xds = registerXds(server, opts);
+  const serverOptions = { 'grpc.max_send_message_length': -1, 'grpc.max_receive_message_length': 16 * 1024 * 1024 };
+  const server = new grpc.Server(serverOptions);
+  const secureServer = opts.secure ? new grpc.Server(serverOptions) : undefined;
+  const xds = registerXds(secureServer ? [server, secureServer] : server, opts);
+  if (secureServer) opts.secure?.register?.(secureServer);
   const host = opts.host ?? '0.0.0.0';
-  const address = host.includes(':') ? `[${host}]:${opts.port ?? 15010}` : `${host}:${opts.port ?? 15010}`;
+  const addressOf = (p: number): string => (host.includes(':') ? `[${host}]:${p}` : `${host}:${p}`);
+  const bind = (srv: grpc.Server, p: number, credentials: grpc.ServerCredentials): Promise<number> =>
+    new Promise<number>((resolve, reject) => srv.bindAsync(addressOf(p), credentials, (err, bound) => (err ? reject(err) : resolve(bound))));
   let port: number;
+  let securePort: number | undefined;
   try {
-    port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
-    });
+    port = await bind(server, opts.port ?? 15010, grpc.ServerCredentials.createInsecure());
+    if (secureServer && opts.secure) securePort = await bind(secureServer, opts.secure.port, opts.secure.credentials);
   } catch (err) {
     xds.close();
     server.forceShutdown();
+    secureServer?.forceShutdown();
     throw err;
   }
-  log.info({ address: `${host}:${port}` }, 'xDS server listening');
+  log.info({ address: `${host}:${port}`, ...(securePort !== undefined ? { secure: `${host}:${securePort}` } : {}) }, 'xDS server listening');
 
   let closed: Promise<void> | undefined;
   return {
     port,
+    ...(securePort !== undefined ? { securePort } : {}),
     push: xds.push,
     stats: xds.stats,
     proxies: xds.proxies,
     close: () => {
       closed ??= (async () => {
         xds.close();
-        await new Promise<void>((resolve) => {
-          const force = setTimeout(() => {
-            server.forceShutdown();
-            resolve();
-          }, SHUTDOWN_GRACE_MS);
-          server.tryShutdown(() => {
-            clearTimeout(force);
-            resolve();
+        const shutdown = (srv: grpc.Server): Promise<void> =>
+          new Promise<void>((resolve) => {
+            const force = setTimeout(() => {
+              srv.forceShutdown();
+              resolve();
+            }, SHUTDOWN_GRACE_MS);
+            srv.tryShutdown(() => {
+              clearTimeout(force);
+              resolve();
+            });
           });
-        });
+        await Promise.all([shutdown(server), ...(secureServer ? [shutdown(secureServer)] : [])]);
       })();
       return closed;
     },

@@ -25,6 +25,7 @@ interface Serve {
   stderr: () => string;
   webhook: number;
   xds: number;
+  secure: number;
   monitoring: number;
   ca: Buffer;
   state: string;
@@ -36,7 +37,7 @@ async function startServe(t: Test, extra: string[] = []): Promise<Serve> {
   t.teardown(() => rmSync(state, { recursive: true, force: true }));
   const child = spawn(
     process.execPath,
-    ['bin/tandem', 'serve', '--state-dir', state, '--webhook-port', '0', '--xds-port', '0', '--monitoring-port', '0', ...extra],
+    ['bin/tandem', 'serve', '--state-dir', state, '--webhook-port', '0', '--xds-port', '0', '--secure-port', '0', '--monitoring-port', '0', ...extra],
     { cwd: repo, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: state } },
   );
   let err = '';
@@ -45,7 +46,7 @@ async function startServe(t: Test, extra: string[] = []): Promise<Serve> {
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
-  const banner = /webhook https:\/\/127\.0\.0\.1:(\d+)\/inject, xDS 127\.0\.0\.1:(\d+), metrics http:\/\/127\.0\.0\.1:(\d+)\/metrics/;
+  const banner = /webhook https:\/\/127\.0\.0\.1:(\d+)\/inject, xDS 127\.0\.0\.1:(\d+) \(TLS 127\.0\.0\.1:(\d+)\), metrics http:\/\/127\.0\.0\.1:(\d+)\/metrics/;
   const deadline = Date.now() + 30_000;
   let m: RegExpExecArray | null = null;
   while (!(m = banner.exec(err))) {
@@ -57,7 +58,8 @@ async function startServe(t: Test, extra: string[] = []): Promise<Serve> {
     stderr: () => err,
     webhook: Number(m[1]),
     xds: Number(m[2]),
-    monitoring: Number(m[3]),
+    secure: Number(m[3]),
+    monitoring: Number(m[4]),
     ca: readFileSync(join(state, 'certs', 'ca.crt')),
     state,
     exit,

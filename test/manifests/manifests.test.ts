@@ -300,7 +300,7 @@ function checkServices(t: Tap, b: Build, deploy: Obj): void {
   }
   t.same((webhook.spec.ports as Obj[]).map((p) => [p.port, p.targetPort]), [[443, 15017]], 'webhook 443 -> 15017');
   const xdsPorts = Object.fromEntries((xds.spec.ports as Obj[]).map((p) => [p.name, [p.port, p.targetPort]]));
-  t.same(xdsPorts, { 'grpc-xds': [15010, 15010], 'http-monitoring': [15014, 15014] }, 'xDS and monitoring ports');
+  t.same(xdsPorts, { 'grpc-xds': [15010, 15010], 'grpc-xds-tls': [15012, 15012], 'http-monitoring': [15014, 15014] }, 'xDS, xDS over TLS with the CA API, and monitoring ports');
   // Injected proxies dial the bootstrap's default xDS address: it must name this Service.
   const m = /^([^.]+)\.([^.]+)\.svc(?:\.cluster\.local)?:(\d+)$/.exec(DEFAULT_XDS_ADDRESS);
   t.ok(m, `the default xDS address ${DEFAULT_XDS_ADDRESS} is a Service DNS name`);

@@ -92,15 +92,16 @@ export async function startWebhook(t: Test, extra: string[] = []): Promise<Webho
 export interface Serve extends Running {
   webhook: number;
   xds: number;
+  secure: number;
   monitoring: number;
   state: string;
 }
 
 /** `tandem serve --state-dir D` on embedded defaults (or what `extra` says), ephemeral ports. */
 export async function startServe(t: Test, extra: string[] = [], env: Record<string, string> = {}, state = tempDir(t, 'serve')): Promise<Serve> {
-  const p = start(t, ['serve', '--state-dir', state, '--webhook-port', '0', '--xds-port', '0', '--monitoring-port', '0', ...extra], cleanEnv(state, env));
-  const m = await waitForOutput(p, /webhook https:\/\/127\.0\.0\.1:(\d+)\/inject, xDS 127\.0\.0\.1:(\d+), metrics http:\/\/127\.0\.0\.1:(\d+)\/metrics/, 'the serve banner');
-  return { ...p, webhook: Number(m[1]), xds: Number(m[2]), monitoring: Number(m[3]), state };
+  const p = start(t, ['serve', '--state-dir', state, '--webhook-port', '0', '--xds-port', '0', '--secure-port', '0', '--monitoring-port', '0', ...extra], cleanEnv(state, env));
+  const m = await waitForOutput(p, /webhook https:\/\/127\.0\.0\.1:(\d+)\/inject, xDS 127\.0\.0\.1:(\d+) \(TLS 127\.0\.0\.1:(\d+)\), metrics http:\/\/127\.0\.0\.1:(\d+)\/metrics/, 'the serve banner');
+  return { ...p, webhook: Number(m[1]), xds: Number(m[2]), secure: Number(m[3]), monitoring: Number(m[4]), state };
 }
 
 /** VmRSS of a process in KiB, from /proc (Linux). */

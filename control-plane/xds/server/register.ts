@@ -70,7 +70,7 @@ function method(name: string, requestType: string): grpc.MethodDefinition<Json, 
  * `server`, which the caller creates, binds and shuts down: other services (the CA,
  * SDS) can share its port.
  */
-export function registerXds(server: grpc.Server, opts: XdsOptions): XdsHandle {
+export function registerXds(servers: grpc.Server | readonly grpc.Server[], opts: XdsOptions): XdsHandle {
   const log = opts.log ?? silentLogger;
   envoyRoot(); // load the protos before the first stream, not during it
   const builder = new ResourceBuilder({ ...DEFAULT_TRANSLATE_OPTIONS, ...opts.translate });
@@ -143,13 +143,16 @@ export function registerXds(server: grpc.Server, opts: XdsOptions): XdsHandle {
     call.on('cancelled', finish);
   };
 
-  server.addService(
-    { StreamAggregatedResources: method('StreamAggregatedResources', REQUEST), DeltaAggregatedResources: method('DeltaAggregatedResources', DELTA_REQUEST) },
-    {
-      StreamAggregatedResources: (call: Call) => serve(call, (send, fail) => new SotwStream(ctx, send, fail)),
-      DeltaAggregatedResources: (call: Call) => serve(call, (send, fail) => new DeltaStream(ctx, send, fail)),
-    },
-  );
+  // One set of streams and caches for every server it is registered on (plaintext 15010 and TLS 15012).
+  for (const server of Array.isArray(servers) ? servers : [servers as grpc.Server]) {
+    server.addService(
+      { StreamAggregatedResources: method('StreamAggregatedResources', REQUEST), DeltaAggregatedResources: method('DeltaAggregatedResources', DELTA_REQUEST) },
+      {
+        StreamAggregatedResources: (call: Call) => serve(call, (send, fail) => new SotwStream(ctx, send, fail)),
+        DeltaAggregatedResources: (call: Call) => serve(call, (send, fail) => new DeltaStream(ctx, send, fail)),
+      },
+    );
+  }
 
   let closed = false;
   return {

@@ -1,4 +1,4 @@
-import { isDns1123Label } from '../../../common/names.js';
+import { isDns1123Label, isDns1123Subdomain } from '../../../common/names.js';
 import {
   Problems, arr, checkDuration, checkExportTo, checkHeaderName, checkHeaderOperationName, checkLabels, checkNamespace,
   checkPercentage, checkPort, checkRegex, checkStringMatch, checkWildcardHost, entries, has, isIpAddress, isIpOrCidr, num, obj, str,
@@ -27,7 +27,7 @@ export function checkGatewayNames(p: Problems, path: string, v: unknown): void {
     else if (parts.length === 2 && !isDns1123Label(parts[0] ?? '')) p.add(at, `invalid gateway name "${s}": namespace "${parts[0]}" is not a DNS-1123 label`);
     else {
       const name = parts[parts.length - 1] ?? '';
-      if (name === '' || !name.split('.').every((l) => /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(l))) p.add(at, `invalid gateway name "${s}": must be a DNS-1123 name`);
+      if (!isDns1123Subdomain(name)) p.add(at, `invalid gateway name "${s}": must be a DNS-1123 name`);
     }
   });
 }

@@ -1,3 +1,4 @@
+import { isPort } from '../common/names.js';
 /**
  * Address, CIDR, port and name validation for the capture flags. Pure; no node:net import so the
  * `tandem iptables` start-up stays small.
@@ -124,11 +125,7 @@ export function parseCidr(text: string): Cidr | undefined {
   return { text: `${addr.text}/${len}`, family: addr.family, loopback };
 }
 
-/** A TCP/UDP port 1–65535 in decimal, without sign or leading zeros. */
-export function isPort(text: string): boolean {
-  if (!/^[1-9]\d{0,4}$/.test(text)) return false;
-  return Number(text) <= 65535;
-}
+export { isPort };
 
 /** A port or an iptables port range `low:high`. */
 export function isPortOrRange(text: string): boolean {

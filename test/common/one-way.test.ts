@@ -6,10 +6,10 @@ import t from 'tap';
 /**
  * One way for each recurring thing: these helpers live in common/ (objects.ts, names.ts, logger.ts)
  * or come from a library (lru-cache, close-with-grace), and a copy elsewhere fails here. Scanned:
- * the folders this rule has been applied to so far (control-plane/ and init-cni/ are reshaped separately).
+ * every source folder.
  */
 const repo = fileURLToPath(new URL('../../', import.meta.url));
-const FOLDERS = ['bootstrap', 'certs', 'cli', 'common', 'config', 'inject', 'webhook'];
+const FOLDERS = ['bootstrap', 'ca', 'certs', 'cli', 'common', 'config', 'control-plane', 'init-cni', 'inject', 'webhook'];
 
 const RULES: Array<{ what: string; pattern: RegExp; home: string }> = [
   { what: 'a hand-written isObject', pattern: /typeof (\w+) [!=]== 'object' (?:&&|\|\|) \1 [!=]== null (?:&&|\|\|) !?Array\.isArray\(\1\)/, home: 'common/objects.ts' },

@@ -276,7 +276,7 @@ function checkDeployment(t: Tap, b: Build, replicas: number): Obj {
   t.same(c.readinessProbe?.httpGet, { path: '/readyz', port: 15014 }, 'readiness on the monitoring port');
   t.same(c.livenessProbe?.httpGet, { path: '/healthz', port: 15014 }, 'liveness on the monitoring port');
   const ports = Object.fromEntries((c.ports as Obj[]).map((p) => [p.containerPort, p.name]));
-  t.same(ports, { 15017: 'https-webhook', 15010: 'grpc-xds', 15014: 'http-monitoring' }, 'Istio port numbers');
+  t.same(ports, { 15017: 'https-webhook', 15010: 'grpc-xds', 15012: 'grpc-xds-tls', 15014: 'http-monitoring' }, 'Istio port numbers');
   const env = Object.fromEntries((c.env as Obj[]).map((e) => [e.name, e]));
   t.equal(env.POD_NAMESPACE?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace', 'POD_NAMESPACE from the downward API');
   // Every writable path is a volume, since the root filesystem is read-only.

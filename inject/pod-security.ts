@@ -158,6 +158,7 @@ export function restrictedViolations(pod: unknown): Violation[] {
       for (const cap of arr(caps.add)) if (cap !== 'NET_BIND_SERVICE') add('capabilities-restricted', `${at}.securityContext.capabilities.add`, `only NET_BIND_SERVICE may be added (got ${String(cap)})`);
     }
   }
+  if (psc.runAsNonRoot === false) add('run-as-non-root', 'spec.securityContext.runAsNonRoot', 'must not be false');
   if (psc.runAsUser === 0) add('run-as-user', 'spec.securityContext.runAsUser', 'must not be 0');
   return v;
 }

@@ -443,7 +443,10 @@ function addSidecar(injector: Injector, spec: NonNullable<Pod['spec']>, values: 
     const proxyGid = proxy.securityContext?.runAsGroup ?? injector.config.proxy.gid;
     validation = t.validation({ ...values, proxyUID: proxyUid, proxyGID: proxyGid });
     for (const u of userAll) if (u.name === validation.name) validation = mergeUserContainer(validation, u);
-    // Pod Security "restricted" asks every container for a seccomp profile when the pod sets none.
+  }
+  if (cni) {
+    // CNI mode is for namespaces that enforce Pod Security "restricted", which asks every container
+    // for a seccomp profile when the pod sets none; Istio's proxy sets none (a stated difference).
     const sc = (proxy.securityContext ??= {});
     sc.seccompProfile ??= { type: 'RuntimeDefault' };
   }

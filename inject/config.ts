@@ -43,6 +43,12 @@ export interface InjectorConfig {
   revision: string;
   /** Proxy as an init container with restartPolicy Always (Kubernetes >= 1.29). */
   nativeSidecars: boolean;
+  /**
+   * CNI mode (Istio's istio_cni.enabled): the node's tandem-cni plugin captures the traffic, so no
+   * privileged istio-init; the pod gets the capture annotations the plugin reads and the
+   * unprivileged istio-validation init container (`tandem cni-validate`).
+   */
+  cni: boolean;
   images: { proxy: string; init: string; pullPolicy?: PullPolicy };
   /** host:port of tandem's xDS server, as seen from the pods. */
   xdsAddress: string;
@@ -67,6 +73,7 @@ export const DEFAULT_CONFIG: InjectorConfig = {
   alwaysInjectSelector: [],
   revision: 'default',
   nativeSidecars: true,
+  cni: false,
   images: { proxy: 'docker.io/envoyproxy/envoy:v1.36.2', init: 'ghcr.io/tandem-mesh/tandem:0.1.0' },
   xdsAddress: DEFAULT_XDS_ADDRESS,
   clusterId: 'Kubernetes',
@@ -188,7 +195,7 @@ export function injectorConfigFrom(doc: unknown, source = 'injector config'): In
   const r = new Reader(source);
   const d = DEFAULT_CONFIG;
   const top = r.obj(doc, '', [
-    'policy', 'neverInjectSelector', 'alwaysInjectSelector', 'revision', 'nativeSidecars', 'images',
+    'policy', 'neverInjectSelector', 'alwaysInjectSelector', 'revision', 'nativeSidecars', 'cni', 'images',
     'xdsAddress', 'clusterId', 'meshId', 'proxy', 'init', 'capture', 'rewriteAppHTTPProbers', 'enablePrometheusMerge', 'proxyConfig',
   ]);
   const images = r.obj(top.images ?? {}, 'images', ['proxy', 'init', 'pullPolicy']);
@@ -205,6 +212,7 @@ export function injectorConfigFrom(doc: unknown, source = 'injector config'): In
     alwaysInjectSelector: r.selectors(top.alwaysInjectSelector, 'alwaysInjectSelector'),
     revision,
     nativeSidecars: r.bool(top.nativeSidecars, 'nativeSidecars', d.nativeSidecars),
+    cni: r.bool(top.cni, 'cni', d.cni),
     images: {
       proxy: r.str(images.proxy, 'images.proxy', d.images.proxy, { nonEmpty: true }),
       init: r.str(images.init, 'images.init', d.images.init, { nonEmpty: true }),

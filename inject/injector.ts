@@ -6,6 +6,7 @@ import { renderBootstrap, type PrometheusScrape } from '../bootstrap/sidecar.js'
 import { UserError } from '../common/errors.js';
 import { captureSettings, iptablesArgs, validateCaptureDefaults } from './capture.js';
 import { canonicalLabels, workloadOf } from './canonical.js';
+import { VALIDATION_CONTAINER, cniAnnotations } from './cni.js';
 import { DEFAULT_CONFIG, injectorConfigFrom, parseInjectorConfig, type InjectorConfig } from './config.js';
 import {
   CANONICAL_NAME_LABEL, CANONICAL_REVISION_LABEL, DEFAULT_CONTAINER_ANNOTATION, DEFAULT_LOGS_CONTAINER_ANNOTATION,
@@ -323,6 +324,8 @@ export function injectPod(pod: Pod, ctx: InjectionContext, injector: Injector): 
   }
 
   const capture = captureSettings(config.capture, annotations);
+  // CNI mode: the plugin reads the capture settings from the pod (Istio's template writes the same).
+  if (withSidecar && config.cni) Object.assign(annotations, cniAnnotations(capture, annotations));
   const native = nativeSidecar(injector, annotations);
   const proxyConfig = podProxyConfig(config.proxyConfig, annotations, warnings);
   // A native sidecar's startupProbe already holds the containers after it; a classic one needs the postStart wait.
@@ -421,8 +424,10 @@ function addSidecar(injector: Injector, spec: NonNullable<Pod['spec']>, values: 
   const { capture, native, hold, proxyConfig, probersText } = plan;
   let proxy = t.proxy(values);
   for (const [k, v] of Object.entries(proxyConfig.proxyMetadata)) setEnv(proxy, k, v);
-  let init = capture.interceptionMode === 'NONE' ? undefined : t.init(values);
-  const user = takeUserOverrides(spec, [proxy.name, ...(init ? [init.name] : [])]);
+  const cni = injector.config.cni;
+  // CNI mode: the node's plugin captures, so no privileged istio-init; NONE captures nothing either way.
+  let init = cni || capture.interceptionMode === 'NONE' ? undefined : t.init(values);
+  const user = takeUserOverrides(spec, [proxy.name, ...(init ? [init.name] : []), ...(cni ? [VALIDATION_CONTAINER] : [])]);
   const userAll = [...user.containers, ...user.initContainers];
   for (const u of userAll) if (u.name === proxy.name) proxy = mergeUserContainer(proxy, u);
   // After the user's fields: these describe this injection's rewrite, a stale copy must not win.
@@ -432,6 +437,19 @@ function addSidecar(injector: Injector, spec: NonNullable<Pod['spec']>, values: 
   const proxyUid = proxy.securityContext?.runAsUser ?? injector.config.proxy.uid;
   if (init && proxyUid !== injector.config.proxy.uid) init = t.init({ ...values, iptablesArgs: iptablesArgs(capture, proxyUid, explicitGid(injector.config)) });
   for (const u of userAll) if (init && u.name === init.name) init = mergeUserContainer(init, u);
+  // The check runs as the uid/gid the proxy really runs as (the rules exempt and redirect by them), as Istio's does.
+  let validation: V1Container | undefined;
+  if (cni && capture.interceptionMode !== 'NONE') {
+    const proxyGid = proxy.securityContext?.runAsGroup ?? injector.config.proxy.gid;
+    validation = t.validation({ ...values, proxyUID: proxyUid, proxyGID: proxyGid });
+    for (const u of userAll) if (u.name === validation.name) validation = mergeUserContainer(validation, u);
+  }
+  if (cni) {
+    // CNI mode is for namespaces that enforce Pod Security "restricted", which asks every container
+    // for a seccomp profile when the pod sets none; Istio's proxy sets none (a stated difference).
+    const sc = (proxy.securityContext ??= {});
+    sc.seccompProfile ??= { type: 'RuntimeDefault' };
+  }
   if (capture.interceptionMode === 'TPROXY') {
     // TPROXY listeners need IP_TRANSPARENT: Istio runs the proxy as root with NET_ADMIN in this mode.
     const sc = (proxy.securityContext ??= {});
@@ -443,18 +461,22 @@ function addSidecar(injector: Injector, spec: NonNullable<Pod['spec']>, values: 
 
   let injectedInit: string[] = [];
   let injectedContainers: string[] = [];
+  // CNI mode's check goes first, as Istio places it: the plugin captured the pod before any container
+  // ran, so no app init container may run before the redirect is proven; and in native mode it must
+  // run before the proxy, which then owns the capture ports the check listens on.
+  const first = validation ? [validation] : [];
   if (native) {
     proxy.restartPolicy = 'Always';
     // Capture first, then the proxy, then the app's init containers (which thus have a working mesh).
-    spec.initContainers = [...(init ? [init] : []), proxy, ...appInit];
-    injectedInit = [...(init ? [init.name] : []), proxy.name];
+    spec.initContainers = [...first, ...(init ? [init] : []), proxy, ...appInit];
+    injectedInit = [...first.map((c) => c.name), ...(init ? [init.name] : []), proxy.name];
   } else {
     delete proxy.restartPolicy;
     // Classic layout, as Istio: capture after the app's init containers, proxy after the app containers.
-    if (init) spec.initContainers = [...appInit, init];
+    if (init || validation) spec.initContainers = [...first, ...appInit, ...(init ? [init] : [])];
     // Holding: the kubelet starts containers in order and waits for each postStart hook.
     spec.containers = hold ? [proxy, ...spec.containers] : [...spec.containers, proxy];
-    injectedInit = init ? [init.name] : [];
+    injectedInit = [...first.map((c) => c.name), ...(init ? [init.name] : [])];
     injectedContainers = [proxy.name];
   }
 

@@ -47,8 +47,8 @@ export function removePreviousInjection(pod: Pod, warnings: string[]): void {
   if (raw === undefined || !pod.spec) return;
   let status = parseStatus(raw);
   if (!status) {
-    warnings.push(`annotation ${STATUS_ANNOTATION} is not valid JSON; removing containers named istio-init/istio-proxy before re-injecting`);
-    status = { initContainers: ['istio-init', PROXY_CONTAINER], containers: [PROXY_CONTAINER], volumes: null, imagePullSecrets: null, revision: '' };
+    warnings.push(`annotation ${STATUS_ANNOTATION} is not valid JSON; removing containers named istio-init/istio-validation/istio-proxy before re-injecting`);
+    status = { initContainers: ['istio-init', 'istio-validation', PROXY_CONTAINER], containers: [PROXY_CONTAINER], volumes: null, imagePullSecrets: null, revision: '' };
   }
   const spec = pod.spec;
   // The user's own versions of containers the injection replaced (their istio-proxy/istio-init, or app

@@ -14,7 +14,7 @@ import { isObject } from '../common/objects.js';
  * (a mounted ConfigMap: flat, one file per key) overrides files of the same
  * name; missing files fall back to the shipped ones.
  */
-export const TEMPLATE_FILES = ['istio-init.yaml', 'istio-proxy.yaml', 'volumes.yaml'] as const;
+export const TEMPLATE_FILES = ['istio-init.yaml', 'istio-validation.yaml', 'istio-proxy.yaml', 'volumes.yaml'] as const;
 export type TemplateFile = (typeof TEMPLATE_FILES)[number];
 
 /** Every placeholder a template may use; rendering supplies all of them. */
@@ -28,6 +28,8 @@ export type SidecarValues = Readonly<Record<PlaceholderName, unknown>>;
 
 export interface SidecarTemplates {
   init: (v: SidecarValues) => V1Container;
+  /** CNI mode's unprivileged check that replaces `init` (Istio's istio-validation). */
+  validation: (v: SidecarValues) => V1Container;
   proxy: (v: SidecarValues) => V1Container;
   volumes: (v: SidecarValues) => V1Volume[];
   /** Where each file came from, for logs and errors. */
@@ -102,10 +104,12 @@ export function compileSidecarTemplates(
   const named = new Map<string, NamedTemplate>();
   for (const [name, { text, source }] of Object.entries(namedTexts)) named.set(name, compileNamedTemplate(name, text, source, known));
   const init = compileTemplate(texts['istio-init.yaml'], sources['istio-init.yaml'], known);
+  const validation = compileTemplate(texts['istio-validation.yaml'], sources['istio-validation.yaml'], known);
   const proxy = compileTemplate(texts['istio-proxy.yaml'], sources['istio-proxy.yaml'], known);
   const volumes = compileTemplate(texts['volumes.yaml'], sources['volumes.yaml'], known);
   return {
     init: (v) => init.render(v as TemplateValues) as V1Container,
+    validation: (v) => validation.render(v as TemplateValues) as V1Container,
     proxy: (v) => proxy.render(v as TemplateValues) as V1Container,
     volumes: (v) => (volumes.render(v as TemplateValues) ?? []) as V1Volume[],
     sources,
@@ -151,6 +155,7 @@ function problemInContainer(c: unknown): string | undefined {
  */
 export function validateRendered(t: SidecarTemplates, values: SidecarValues): void {
   let init: unknown;
+  let validation: unknown;
   let proxy: unknown;
   let volumes: unknown;
   const at = (f: TemplateFile, what: string): never => {
@@ -160,6 +165,11 @@ export function validateRendered(t: SidecarTemplates, values: SidecarValues): vo
     init = t.init(values);
   } catch (err) {
     at('istio-init.yaml', `fails to render: ${(err as Error).message}`);
+  }
+  try {
+    validation = t.validation(values);
+  } catch (err) {
+    at('istio-validation.yaml', `fails to render: ${(err as Error).message}`);
   }
   try {
     proxy = t.proxy(values);
@@ -173,9 +183,12 @@ export function validateRendered(t: SidecarTemplates, values: SidecarValues): vo
   }
   const pi = problemInContainer(init);
   if (pi) at('istio-init.yaml', `invalid container: ${pi}`);
+  const pv = problemInContainer(validation);
+  if (pv) at('istio-validation.yaml', `invalid container: ${pv}`);
   const pp = problemInContainer(proxy);
   if (pp) at('istio-proxy.yaml', `invalid container: ${pp}`);
   if ((init as V1Container).name === (proxy as V1Container).name) at('istio-proxy.yaml', `container name ${(proxy as V1Container).name} is also the init container's name`);
+  if ((validation as V1Container).name === (proxy as V1Container).name) at('istio-proxy.yaml', `container name ${(proxy as V1Container).name} is also the validation container's name`);
   if (!Array.isArray(volumes)) at('volumes.yaml', 'must be a list of volumes');
   const names = new Set<string>();
   for (const v of volumes as unknown[]) {
@@ -194,7 +207,7 @@ export function validateRendered(t: SidecarTemplates, values: SidecarValues): vo
       throw new UserError(`template ${n.source}: fails to render: ${(err as Error).message}`);
     }
   }
-  for (const [file, c] of [['istio-init.yaml', init], ['istio-proxy.yaml', proxy]] as const) {
+  for (const [file, c] of [['istio-init.yaml', init], ['istio-validation.yaml', validation], ['istio-proxy.yaml', proxy]] as const) {
     for (const m of (c as V1Container).volumeMounts ?? []) {
       if (!names.has(m.name)) at(file, `volumeMount ${m.name} has no volume in ${t.sources['volumes.yaml']}`);
     }

@@ -57,15 +57,16 @@ const OPTION_CASES: Record<string, { input: string; config: Record<string, unkno
   'hello-probes.proxyHoldsApplication.yaml.injected': { input: 'hello-probes.yaml', config: HOLD, note: 'mesh holdApplicationUntilProxyStarts' },
   'hello-probes-noProxyHoldApplication-ProxyConfig.yaml.injected': { input: 'hello-probes-noProxyHoldApplication-ProxyConfig.yaml', config: HOLD, note: 'mesh holdApplicationUntilProxyStarts, annotation turns it off' },
   'merge-probers.yaml.injected': { input: 'merge-probers.yaml', config: HOLD, note: 'mesh holdApplicationUntilProxyStarts; probers of the existing istio-proxy merged' },
+  // Istio's istio_cni.enabled (chained plugin) is tandem's injector config cni: true.
+  'hello.yaml.cni.injected': { input: 'hello.yaml', config: { cni: true }, note: 'CNI mode' },
+  'proxy-override-runas.yaml.cni.injected': { input: 'proxy-override-runas.yaml', config: { cni: true }, note: 'CNI mode' },
 };
 
 /** Expected files from an Istio option or feature tandem does not have: not compared, with the reason. */
 const NOT_COMPARED: Record<string, string> = {
-  'hello.yaml.cni.injected': 'Istio CNI mode (istio-validation instead of istio-init); tandem has no CNI mode',
   'hello-cncf-networks.yaml.injected': 'Istio CNI with multus',
   'hello-existing-cncf-networks.yaml.injected': 'Istio CNI with multus',
   'hello-existing-cncf-networks-json.yaml.injected': 'Istio CNI with multus',
-  'proxy-override-runas.yaml.cni.injected': 'Istio CNI mode',
   'hello-openshift.yaml.injected': 'OpenShift platform + Istio CNI',
   'hello-openshift-custom-injection.yaml.injected': 'OpenShift platform + Istio CNI',
   'hello-openshift-tproxy.yaml.injected': 'OpenShift platform + Istio CNI',
@@ -95,7 +96,14 @@ const CRONJOB_METADATA = {
 /** tandem rewrites only what its Envoy bootstrap can serve on :15020 (renderBootstrap's parseAppProbe): probes, not lifecycle hooks. */
 const ENVOY_SERVES_PROBES_NOT_HOOKS =
   "tandem rewrites only what its Envoy bootstrap forwards on :15020 (control-plane/bootstrap.ts parseAppProbe: /app-health/ httpGet, grpc and tcpSocket probes); /app-lifecycle/ hooks keep pointing at the app until it does (Istio's mapping for them is checked in the 'probe mapping' test)";
+const CNI_VALIDATION = {
+  aspects: ['capture flags', 'security contexts'],
+  reason:
+    "CNI mode: tandem's istio-validation runs `tandem cni-validate`, which takes no capture flags (it proves the redirect the plugin built from the pod's annotations, compared under 'capture annotations'), and tandem adds seccompProfile RuntimeDefault to istio-validation and istio-proxy so that the pod passes Pod Security restricted on its own; the rest of both security contexts is Istio's (test/inject/cni.test.ts 'CNI goldens')",
+};
 const KNOWN_DIFFERENCES: Record<string, { aspects: string[]; reason: string }> = {
+  'hello.yaml.cni.injected': CNI_VALIDATION,
+  'proxy-override-runas.yaml.cni.injected': CNI_VALIDATION,
   'hello-probes.yaml.injected': { aspects: ['app lifecycle hooks', 'ISTIO_KUBE_APP_PROBERS'], reason: ENVOY_SERVES_PROBES_NOT_HOOKS },
   'hello-probes.proxyHoldsApplication.yaml.injected': { aspects: ['app lifecycle hooks', 'ISTIO_KUBE_APP_PROBERS'], reason: ENVOY_SERVES_PROBES_NOT_HOOKS },
   'merge-probers.yaml.injected': {
@@ -145,7 +153,8 @@ function shared(pod: Pod): Record<string, unknown> {
   const init = pod.spec?.initContainers ?? [];
   const cs = pod.spec?.containers ?? [];
   const all = [...init, ...cs];
-  const istioInit = all.find((c) => c.name === 'istio-init');
+  // CNI mode's istio-validation stands where istio-init would.
+  const istioInit = all.find((c) => c.name === 'istio-init') ?? all.find((c) => c.name === 'istio-validation');
   const proxy = all.find((c) => c.name === 'istio-proxy');
   const ann = pod.metadata?.annotations ?? {};
   const labels = pod.metadata?.labels ?? {};
@@ -164,6 +173,8 @@ function shared(pod: Pod): Record<string, unknown> {
     'security contexts': { init: istioInit?.securityContext, proxy: proxy?.securityContext },
     'proxy probes': { readiness: proxy?.readinessProbe, startup: proxy?.startupProbe },
     'proxy restartPolicy': proxy?.restartPolicy,
+    // What the CNI plugin reads (Istio's template writes them in CNI mode; otherwise only the pod's own).
+    'capture annotations': Object.fromEntries(Object.entries(ann).filter(([k]) => k.startsWith('traffic.sidecar.istio.io/') || k === 'sidecar.istio.io/interceptionMode' || k === 'istio.io/reroute-virtual-interfaces')),
     resources: { init: normResources(istioInit?.resources), proxy: normResources(proxy?.resources) },
     'image pull policy': { init: istioInit?.imagePullPolicy, proxy: proxy?.imagePullPolicy },
     'app probes': plain(apps.map((c) => ({ name: c.name, liveness: c.livenessProbe, readiness: c.readinessProbe, startup: c.startupProbe }))),
@@ -328,7 +339,7 @@ t.test("probe mapping: with every prober servable, tandem's rewrite is Istio's f
       }
       if (Object.keys(probers).length > 0) rewritten++;
       // Only the app containers are compared here; the proxy is the injector's business.
-      const appInit = (s: NonNullable<Pod['spec']>) => (s.initContainers ?? []).filter((x) => x.name !== 'istio-proxy' && x.name !== 'istio-init');
+      const appInit = (s: NonNullable<Pod['spec']>) => (s.initContainers ?? []).filter((x) => x.name !== 'istio-proxy' && x.name !== 'istio-init' && x.name !== 'istio-validation');
       const ours = shared({ ...pod, spec: { ...spec, containers: spec.containers.filter((x) => x.name !== 'istio-proxy'), initContainers: appInit(spec) } });
       const theirs = shared({ ...want, spec: { ...(want.spec as NonNullable<Pod['spec']>), initContainers: appInit(want.spec as NonNullable<Pod['spec']>) } });
       t.same(ours['app probes'], theirs['app probes'], `${c.want} ${site.name}: app probes`);
@@ -337,4 +348,25 @@ t.test("probe mapping: with every prober servable, tandem's rewrite is Istio's f
     });
   }
   t.ok(rewritten >= 20, `probes rewritten in ${rewritten} pods`);
+});
+
+t.test("CNI goldens: the validation container's and proxy's security contexts are Istio's plus seccompProfile RuntimeDefault", async (t) => {
+  const inj = await injectorFor({ cni: true });
+  for (const want of ['hello.yaml.cni.injected', 'proxy-override-runas.yaml.cni.injected']) {
+    const input = (OPTION_CASES[want] as { input: string }).input;
+    const ours = loadDocs(`${ISTIO_INJECT}/${input}`).map((d) => injectObject(d, inj)).flatMap((d) => podSites(d));
+    const theirs = loadDocs(`${ISTIO_INJECT}/${want}`).flatMap((d) => podSites(d));
+    t.equal(ours.length, theirs.length, want);
+    ours.forEach((site, i) => {
+      const find = (p: Pod, n: string) => [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].find((c) => c.name === n);
+      const theirPod = (theirs[i] as (typeof theirs)[number]).pod;
+      for (const name of ['istio-validation', 'istio-proxy']) {
+        const sc = plain(find(site.pod, name)?.securityContext) ?? {};
+        t.same(sc.seccompProfile, { type: 'RuntimeDefault' }, `${want} ${name}: seccompProfile RuntimeDefault`);
+        delete sc.seccompProfile;
+        t.same(sc, find(theirPod, name)?.securityContext, `${want} ${name}: otherwise Istio's security context`);
+      }
+      t.same(find(site.pod, 'istio-validation')?.args, ['cni-validate'], `${want}: tandem's validation command`);
+    });
+  }
 });

@@ -121,7 +121,9 @@ t.test('a broken template is a startup error naming the file', async (t) => {
     [{ 'volumes.yaml': 'name: x\n' }, /volumes\.yaml: must be a list of volumes/],
     [{ 'volumes.yaml': '- name: a\n- name: a\n' }, /volume a is listed twice/],
     [{ 'istio-init.yaml': 'name: [' }, /istio-init\.yaml: invalid YAML/],
-    [{ 'sidecar.yaml': 'x: 1' }, /sidecar\.yaml: the name "sidecar" is the built-in sidecar \(override istio-init\.yaml, istio-proxy\.yaml, volumes\.yaml instead\)/],
+    [{ 'istio-validation.yaml': 'name: istio-validation\n' }, /istio-validation\.yaml: invalid container: image must be a non-empty string/],
+    [{ 'istio-validation.yaml': shippedText('istio-validation.yaml').replace('name: istio-validation\n', 'name: istio-proxy\n') }, /also the validation container's name/],
+    [{ 'sidecar.yaml': 'x: 1' }, /sidecar\.yaml: the name "sidecar" is the built-in sidecar \(override istio-init\.yaml, istio-validation\.yaml, istio-proxy\.yaml, volumes\.yaml instead\)/],
   ];
   for (const [files, msg] of cases) {
     const dir = t.testdir(files);

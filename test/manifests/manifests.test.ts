@@ -7,12 +7,12 @@ import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from 'ku
 import { DaemonSet, Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
-import { Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
 import t, { type Test } from 'tap';
-import { parseAllDocuments } from 'yaml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { CONFIG_KINDS } from '../../config/model.js';
 import { DEFAULT_XDS_ADDRESS } from '../../bootstrap/sidecar.js';
-import { DEFAULT_CONFIG } from '../../inject/config.js';
+import { DEFAULT_CONFIG, injectorConfigFrom } from '../../inject/config.js';
 import { injectionWebhooks, matchingWebhook } from '../../inject/injection-webhooks.js';
 import { matchesSelector, type LabelSelector, type LabelSelectorRequirement } from '../../common/label-selectors.js';
 import { conformancePath } from '../conformance.js';
@@ -91,6 +91,7 @@ function strictValidator(apiVersion: string, kind: string): ValidateFunction {
 
 type Model = new (data: Obj) => { validate(): void };
 const MODELS: Record<string, Model> = {
+  'v1/ConfigMap': ConfigMap as unknown as Model,
   'v1/Namespace': Namespace as unknown as Model,
   'v1/ServiceAccount': ServiceAccount as unknown as Model,
   'v1/Service': Service as unknown as Model,
@@ -557,6 +558,20 @@ t.test('overlays/cni: the base unchanged, plus the node agent with least privile
   const ns = findOne(t, b, 'Namespace', CNI_NS);
   t.equal(ns.metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged', 'hostPath and hostNetwork need it; the control plane namespace stays restricted');
   t.equal(findOne(t, b, 'Namespace', NAMESPACE).metadata.labels['pod-security.kubernetes.io/enforce'], 'restricted');
+
+  // The control plane injects in CNI mode: its --config is the tandem-injector ConfigMap's config.yaml.
+  const cm = findOne(t, b, 'ConfigMap', 'tandem-injector');
+  t.equal(cm.metadata.namespace, NAMESPACE);
+  const cfg = injectorConfigFrom(parseYaml(cm.data['config.yaml'] as string), 'tandem-injector config.yaml');
+  t.equal(cfg.cni, true, 'the injector config turns CNI mode on');
+  const cp = findOne(t, b, 'Deployment', 'tandem').spec.template.spec as Obj;
+  const serve = (cp.containers as Obj[])[0] as Obj;
+  const configArg = (serve.args as string[]).find((a) => a.startsWith('--config='));
+  const volume = (cp.volumes as Obj[]).find((v) => v.configMap?.name === 'tandem-injector');
+  const mount = (serve.volumeMounts as Obj[]).find((m) => m.name === volume?.name);
+  t.ok(volume && mount, 'the ConfigMap is mounted into tandem serve');
+  t.equal(configArg, `--config=${String(mount?.mountPath)}/config.yaml`, 'serve reads the mounted config.yaml');
+  t.equal(mount?.readOnly, true);
 });
 
 const CERTIFICATE_SPEC_FIELDS = new Set([

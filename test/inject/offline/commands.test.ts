@@ -92,3 +92,25 @@ t.test('tandem check-inject explains, with the apiserver selectors', async (t) =
   t.equal(badLabels.code, 1);
   t.match(badLabels.stderr, /^tandem: --namespace-labels: "oops" is not key=value\n$/);
 });
+
+t.test('tandem inject and check-inject honour the same injector config (cni: true)', async (t) => {
+  const dir = t.testdir({ 'cni.yaml': 'cni: true\n', 'bad.yaml': 'cni: enabled\n' });
+  const cfg = join(dir, 'cni.yaml');
+  const r = await tandem(['inject', '--config', cfg, '-f', join(ISTIO_INJECT, 'hello.yaml'), '-o', 'json']);
+  t.equal(r.code, 0, r.stderr);
+  const pod = podSites(JSON.parse(r.stdout) as KubeObject)[0]?.pod;
+  t.same(pod?.spec?.initContainers?.map((c) => c.name), ['istio-validation', 'istio-proxy'], 'CNI mode: no istio-init');
+  t.equal(pod?.metadata?.annotations?.['sidecar.istio.io/interceptionMode'], 'REDIRECT', 'the annotations the plugin reads');
+
+  const files = ['hello.yaml', 'hello-ignore.yaml', 'hello-host-network.yaml'].flatMap((f) => ['-f', join(ISTIO_INJECT, f)]);
+  const plain = await tandem(['check-inject', ...files, '-o', 'json']);
+  const cni = await tandem(['check-inject', '--config', cfg, ...files, '-o', 'json']);
+  t.equal(cni.code, 0, cni.stderr);
+  t.same(JSON.parse(cni.stdout), JSON.parse(plain.stdout), 'CNI mode changes how, not whether, a pod is injected');
+
+  for (const cmd of ['inject', 'check-inject']) {
+    const bad = await tandem([cmd, '--config', join(dir, 'bad.yaml'), '-f', join(ISTIO_INJECT, 'hello.yaml')]);
+    t.equal(bad.code, 1, `${cmd}: a bad config is a user error`);
+    t.match(bad.stderr, /bad\.yaml: cni: must be true or false/, `${cmd}: names the file and field`);
+  }
+});

@@ -48,6 +48,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   return {
     port,
     push: xds.push,
+    setMesh: xds.setMesh,
+    ready: xds.ready,
     stats: xds.stats,
     proxies: xds.proxies,
     close: () => {

@@ -12,7 +12,7 @@ import { DEFAULT_TRANSLATE_OPTIONS as O } from '../../../control-plane/xds/trans
  */
 
 function proxy(namespace: string, appPorts: number[]): ProxyInfo {
-  return { id: `sidecar~10.0.0.5~app.${namespace}~${namespace}.svc.cluster.local`, namespace, labels: {}, ips: [], appPorts, userAgent: 'envoy' };
+  return { id: `sidecar~10.0.0.5~app.${namespace}~${namespace}.svc.cluster.local`, namespace, labels: {}, ips: [], appPorts, proxyless: false, userAgent: 'envoy' };
 }
 const PROXIES = [proxy('shop', []), proxy('shop', [8080, 9090]), proxy('data', [5432]), proxy('nowhere', [80])];
 

@@ -10,6 +10,7 @@ import { getMetrics } from '../common/metrics.js';
 import { DEFAULT_MONITORING_PORT, ReadinessGate, startMonitoringServer } from '../common/monitoring.js';
 import { createRegistry, kubernetesConfigured } from '../control-plane/registry/index.js';
 import { startControlPlane } from '../control-plane/server.js';
+import { openIstioConfig } from '../control-plane/istio-config.js';
 import { loadInjector } from '../inject/injector.js';
 import { DEFAULT_WEBHOOK_PORT, startWebhookServer, type WebhookServer } from '../webhook/server.js';
 import type { ControlPlane } from '../control-plane/server.js';
@@ -43,7 +44,12 @@ export interface ServeOptions {
   certDir?: string;
   /** `kubernetes` or `file:PATH`; default: Kubernetes when configured, else the state dir's file */
   registry?: string;
+  /** injector config file */
   config?: string;
+  /** Istio config: `kubernetes` or `file:PATH`; default: Kubernetes when configured, else the state dir's `config/` */
+  istioConfig?: string;
+  /** MeshConfig file; default: the tandem-mesh ConfigMap in a cluster, defaults without */
+  meshConfig?: string;
   templates?: string;
   service?: string;
   namespace?: string;
@@ -153,14 +159,18 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
       ...(registrySpec === 'kubernetes' ? { kubeConfig: await clusterConfig() } : {}),
     });
     started.push(registry);
-    const controlPlane = await startControlPlane({ host, port: opts.xdsPort ?? 15010, registry, log: log.child({ part: 'xds' }), metrics });
+    const configSpec = opts.istioConfig ?? (inCluster ? 'kubernetes' : `file:${join(stateDir, 'config')}`);
+    const istio = await openIstioConfig({ spec: configSpec, meshConfigFile: opts.meshConfig, kubeConfig: clusterConfig, createDir: !opts.istioConfig, log: log.child({ part: 'config' }), metrics });
+    started.push(istio);
+    const controlPlane = await startControlPlane({ host, port: opts.xdsPort ?? 15010, registry, ...(istio.store ? { config: istio.store } : {}), mesh: istio.mesh, ready: istio.synced, log: log.child({ part: 'xds' }), metrics });
     started.push(controlPlane);
+    istio.onMesh((m) => controlPlane.setMesh(m));
     readiness.set('registry', true);
 
     const shown = host === '0.0.0.0' ? '127.0.0.1' : host;
     const banner = [
       `tandem serve: webhook https://${shown}:${webhook.port}/inject, xDS ${shown}:${controlPlane.port}, metrics http://${shown}:${monitoring.port}/metrics`,
-      `  certificates: ${certMode} (${certDir})   registry: ${registrySpec}`,
+      `  certificates: ${certMode} (${certDir})   registry: ${registrySpec}   config: ${configSpec}`,
       `  try it:  curl --cacert ${join(certDir, 'ca.crt')} -H 'content-type: application/json' --data @test/fixtures/admission-review.json https://localhost:${webhook.port}/inject`,
       `           node bin/tandem inject -f examples/hello.yaml`,
     ].join('\n');

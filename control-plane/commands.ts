@@ -6,6 +6,9 @@ export interface ControlPlaneFlags {
   host: string;
   port: number;
   registry?: string;
+  /** Istio config: kubernetes | file:PATH */
+  config?: string;
+  meshConfig?: string;
   debounceQuiet?: number;
   debounceMax?: number;
 }
@@ -18,6 +21,8 @@ export function register(program: Command): void {
     .option('--host <addr>', 'listen address', '0.0.0.0')
     .option('--port <n>', 'xDS gRPC port (0 = any free port)', port, 15010)
     .option('--registry <spec>', 'kubernetes | file:PATH (default: kubernetes when a kubeconfig or in-cluster config exists)')
+    .option('--config <spec>', 'Istio config: kubernetes | file:PATH (default: kubernetes with a cluster, none without)')
+    .option('--mesh-config <file>', "Istio MeshConfig YAML (default: the tandem-mesh ConfigMap in a cluster, Istio's defaults without)")
     .option('--debounce-quiet <ms>', 'push after this much quiet time (default 100)', millis)
     .option('--debounce-max <ms>', 'push at the latest this long after the first change (default 10000)', millis)
     .action(async (flags: ControlPlaneFlags) => {
@@ -38,30 +43,38 @@ const GRACE_MS = 10_000;
 /** `tandem control-plane`: the xDS server alone, until a signal (or `run.signal`). */
 export async function runControlPlane(flags: ControlPlaneFlags, run: RunOptions = {}): Promise<void> {
   // the heavy modules (gRPC, protobufjs and the Envoy protos, the Kubernetes client) load only for this command
-  const [{ createLogger }, { createRegistry, kubernetesConfigured }, { startControlPlane }, { default: closeWithGrace }] = await Promise.all([
+  const [{ createLogger }, { createRegistry, kubernetesConfigured }, { startControlPlane }, { default: closeWithGrace }, { openIstioConfig }] = await Promise.all([
     import('../common/logger.js'),
     import('./registry/index.js'),
     import('./server.js'),
     import('close-with-grace'),
+    import('./istio-config.js'),
   ]);
   const spec = flags.registry ?? (kubernetesConfigured() ? 'kubernetes' : undefined);
   if (!spec) throw new UserError('control-plane: no Kubernetes configuration found; pass --registry file:PATH');
   const log = createLogger('tandem-xds');
   const registry = await createRegistry(spec, { log });
+  const configSpec = flags.config ?? (kubernetesConfigured() ? 'kubernetes' : undefined);
+  const kubeConfig = async (): Promise<import('@kubernetes/client-node').KubeConfig> => (await import('../common/kubeconfig.js')).loadKubeConfig();
+  const istio = configSpec || flags.meshConfig ? await openIstioConfig({ spec: configSpec, meshConfigFile: flags.meshConfig, kubeConfig, log }) : undefined;
   const cp = await startControlPlane({
     host: flags.host,
     port: flags.port,
     registry,
+    ...(istio ? { ...(istio.store ? { config: istio.store } : {}), mesh: istio.mesh, ready: istio.synced } : {}),
     log,
     debounce: {
       ...(flags.debounceQuiet !== undefined ? { quietMs: flags.debounceQuiet } : {}),
       ...(flags.debounceMax !== undefined ? { maxDelayMs: flags.debounceMax } : {}),
     },
   });
-  (run.announce ?? ((l: string) => process.stdout.write(l)))(JSON.stringify({ xds: `${flags.host}:${cp.port}`, registry: spec }) + '\n');
+  const unwatchMesh = istio?.onMesh((m) => cp.setMesh(m));
+  (run.announce ?? ((l: string) => process.stdout.write(l)))(JSON.stringify({ xds: `${flags.host}:${cp.port}`, registry: spec, ...(configSpec ? { config: configSpec } : {}) }) + '\n');
   const shutdown = async (): Promise<void> => {
     log.info({}, 'shutting down');
+    unwatchMesh?.();
     await cp.close();
+    await istio?.close();
     await registry.close();
   };
   await new Promise<void>((resolve, reject) => {

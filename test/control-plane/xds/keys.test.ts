@@ -215,3 +215,34 @@ t.test('property: two proxies share a response exactly when every declared input
   );
   t.ok(shared > 0 && distinct > 0, `both cases were exercised (${shared} shared, ${distinct} distinct per-proxy responses)`);
 });
+
+t.test('property (istio mode): two proxies share a response exactly when every declared input is equal, and the response is its own translation', async (t) => {
+  const gen = new ResourceBuilder(O).build({ services }, ISTIO);
+  const ctx = new AdsContext(gen, silentLogger, undefined);
+  const wildcard = subscription(true, []);
+  let shared = 0;
+  let distinct = 0;
+  fc.assert(
+    fc.property(arbProxy, arbProxy, (a, b) => {
+      for (const type of TYPES) {
+        const ra = ctx.response(gen, type, ctx.resolve(gen, a, type, wildcard));
+        const rb = ctx.response(gen, type, ctx.resolve(gen, b, type, wildcard));
+        const equalInputs = declaredInputs(type, 'istio').every((f) => JSON.stringify(a[f]) === JSON.stringify(b[f]));
+        if ((ra === rb) !== equalInputs) return false;
+        if (ra === rb) shared++;
+        else distinct++;
+        // what is sent is this proxy's own Istio translation (plus inbound resources, which read appPorts)
+        for (const [p, r] of [[a, ra], [b, rb]] as const) {
+          const own = gen.view(p)[type];
+          const sentNames = ((decodeToJson('envoy.service.discovery.v3.DiscoveryResponse', r.bytes) as { resources?: Array<Record<string, unknown>> }).resources ?? []).map((x) => String(x['name'] ?? x['cluster_name']));
+          if (![...own.keys()].every((n) => sentNames.includes(n))) return false;
+        }
+      }
+      return true;
+    }),
+    { numRuns: 100 },
+  );
+  t.ok(shared > 0 && distinct > 0, `both cases were exercised (${shared} shared, ${distinct} distinct)`);
+  t.same(declaredInputs('route', 'istio'), ['namespace', 'labels', 'proxyless']);
+  t.same(declaredInputs('cluster', 'istio'), ['appPorts', 'namespace', 'labels', 'proxyless']);
+});

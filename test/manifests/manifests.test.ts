@@ -486,8 +486,8 @@ t.test('base (kubectl apply -k manifests/)', async (t) => {
   const b = await kustomize('manifests');
   const kinds = b.docs.map((d) => d.kind).sort();
   t.same(kinds, [
-    'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding', 'Deployment', 'MutatingWebhookConfiguration',
-    'Namespace', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
+    'ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding', 'ClusterRoleBinding', 'Deployment', 'MutatingWebhookConfiguration',
+    'Namespace', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
   ], 'the expected objects');
   checkSchemas(t, b);
   checkNamespaces(t, b);
@@ -658,7 +658,10 @@ t.test('overlays/cert-manager: cert-manager issues the certificate, tandem reloa
   t.notOk(mount?.subPath, 'mounted whole, so Secret updates reach the files');
   const volume = (deploy.spec.template.spec.volumes as Obj[]).find((v) => v.name === mount?.name);
   t.equal(volume?.secret?.secretName, 'tandem-webhook-certs', 'from the Secret cert-manager writes');
-  t.equal(findAll(b, 'Role').length + findAll(b, 'RoleBinding').length, 0, 'no namespaced roles: no Secret access at all');
+  // the one namespaced role left reads the tandem-mesh ConfigMap
+  t.same(findAll(b, 'Role').map((r) => (r.metadata as Obj).name), ['tandem-mesh-config'], 'no certificate role');
+  t.notOk(findAll(b, 'Role').flatMap((r) => r.rules as Obj[]).some((r) => r.resources.includes('secrets')), 'no Secret access at all');
+  t.notOk(findAll(b, 'ClusterRole').flatMap((r) => r.rules as Obj[]).some((r) => r.resources.includes('secrets')), 'not even cluster-wide');
   const clusterRules = findAll(b, 'ClusterRole').flatMap((r) => r.rules as Obj[]);
   t.notOk(clusterRules.some((r) => r.resources.includes('mutatingwebhookconfigurations')), 'no webhook-configuration access');
 });

@@ -7,7 +7,7 @@ import { DEFAULT_NAMESPACE, DEFAULT_SERVICE } from '../certs/names.js';
 import { UserError } from '../common/errors.js';
 import { createLogger } from '../common/logger.js';
 import { getMetrics } from '../common/metrics.js';
-import { DEFAULT_MONITORING_PORT, ReadinessGate, startMonitoringServer } from '../common/monitoring.js';
+import { DEFAULT_MONITORING_PORT, ReadinessGate, startMonitoringServer, type DebugHandler } from '../common/monitoring.js';
 import { createRegistry, kubernetesConfigured } from '../control-plane/registry/index.js';
 import { startControlPlane } from '../control-plane/server.js';
 import { openIstioConfig } from '../control-plane/istio-config.js';
@@ -120,7 +120,9 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
   try {
     // Monitoring first: the kubelet's liveness probe must answer while certificates and the
     // registry are still being prepared (readiness says what is missing).
-    const monitoring = await startMonitoringServer({ host, port: opts.monitoringPort ?? DEFAULT_MONITORING_PORT, metrics, ready: readiness.check });
+    // filled in once the xDS server runs
+    const debug: Record<string, DebugHandler> = {};
+    const monitoring = await startMonitoringServer({ host, port: opts.monitoringPort ?? DEFAULT_MONITORING_PORT, metrics, ready: readiness.check, debug });
     started.push(monitoring);
 
     const certDir = resolve(opts.certDir ?? join(stateDir, 'certs'));
@@ -165,6 +167,8 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
     const controlPlane = await startControlPlane({ host, port: opts.xdsPort ?? 15010, registry, ...(istio.store ? { config: istio.store } : {}), mesh: istio.mesh, ready: istio.synced, log: log.child({ part: 'xds' }), metrics });
     started.push(controlPlane);
     istio.onMesh((m) => controlPlane.setMesh(m));
+    debug['/debug/syncz'] = () => controlPlane.proxies();
+    debug['/debug/config_dump'] = (q) => controlPlane.configDump(q.get('proxy') ?? '');
     readiness.set('registry', true);
 
     const shown = host === '0.0.0.0' ? '127.0.0.1' : host;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { millisecondsArg as millis, portArg as port } from '../common/cli-options.js';
 import { UserError } from '../common/errors.js';
+import type { ProxyStatus } from './xds/server/context.js';
 
 export interface ControlPlaneFlags {
   host: string;
@@ -27,6 +28,26 @@ export function register(program: Command): void {
     .option('--debounce-max <ms>', 'push at the latest this long after the first change (default 10000)', millis)
     .action(async (flags: ControlPlaneFlags) => {
       await runControlPlane(flags);
+    });
+  program
+    .command('proxy-status')
+    .description('connected proxies and what they were sent, ACKed or NACKed (from /debug/syncz on the monitoring port)')
+    .option('--monitoring-address <host:port>', "the control plane's monitoring address", '127.0.0.1:15014')
+    .option('-o, --output <format>', 'table | json', 'table')
+    .action(async (o: { monitoringAddress: string; output: string }) => {
+      if (o.output !== 'table' && o.output !== 'json') throw new UserError(`--output must be table or json, got "${o.output}"`);
+      const url = `http://${o.monitoringAddress}/debug/syncz`;
+      let res: Response;
+      try {
+        res = await fetch(url);
+      } catch (err) {
+        throw new UserError(`proxy-status: cannot reach ${url}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
+      }
+      if (!res.ok) throw new UserError(`proxy-status: ${url} answered ${res.status}`);
+      const body: unknown = await res.json();
+      if (!Array.isArray(body)) throw new UserError(`proxy-status: ${url} did not answer a list of proxies`);
+      const { formatProxyStatus } = await import('./proxy-status.js');
+      process.stdout.write(o.output === 'json' ? JSON.stringify(body, null, 2) + '\n' : formatProxyStatus(body as ProxyStatus[]));
     });
 }
 

@@ -52,6 +52,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ready: xds.ready,
     stats: xds.stats,
     proxies: xds.proxies,
+    configDump: xds.configDump,
     close: () => {
       closed ??= (async () => {
         xds.close();

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { silentLogger, type Logger } from '../../../common/logger.js';
-import { decodeDiscoveryRequest, decodeRequestToJson } from '../../proto/decode.js';
+import { decodeDiscoveryRequest, decodeRequestToJson, decodeToJson } from '../../proto/decode.js';
 import { envoyRoot } from '../../proto/root.js';
 import type { ConfigStore } from '../../../config/store/types.js';
 import type { ConfigObject } from '../../../config/model.js';
@@ -9,8 +9,8 @@ import type { ServiceRegistry } from '../../registry/types.js';
 import type { IstioInputs } from '../cache/mesh-inputs.js';
 import { inconsistencies, proxyResources } from '../cache/consistency.js';
 import { ResourceBuilder, type Generation } from '../cache/generation.js';
-import { DEFAULT_TRANSLATE_OPTIONS, type TranslateOptions } from '../translate/common.js';
-import { AdsContext, type ProxyStatus, type XdsMetrics, type XdsStats } from './context.js';
+import { DEFAULT_TRANSLATE_OPTIONS, MESSAGE_TYPES, type TranslateOptions, type XdsType } from '../translate/common.js';
+import { AdsContext, type ProxyStatus, type TypeStatus, type XdsMetrics, type XdsStats } from './context.js';
 import { Debouncer, DEFAULT_DEBOUNCE, type DebounceOptions } from './debounce.js';
 import { DeltaStream } from './delta.js';
 import { SotwStream } from './sotw.js';
@@ -53,6 +53,11 @@ export interface XdsHandle {
   stats(): XdsStats;
   /** per connected proxy: subscriptions, sent/ACKed versions, NACKs */
   proxies(): ProxyStatus[];
+  /**
+   * The resources of the current generation a connected proxy subscribes to (what it was last
+   * sent, unless a push is pending), decoded to proto3 JSON by type; undefined for an unknown id.
+   */
+  configDump(id: string): Record<string, unknown[]> | undefined;
 }
 
 const SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -218,6 +223,19 @@ export function registerXds(server: grpc.Server, opts: XdsOptions): XdsHandle {
     ready,
     stats: () => ({ ...ctx.stats }),
     proxies: () => [...streams].map((s) => s.stream.status()),
+    configDump: (id: string) => {
+      const entry = [...streams].find((s) => s.stream.proxy?.id === id);
+      const proxy = entry?.stream.proxy;
+      if (!entry || !proxy) return undefined;
+      const status = entry.stream.status();
+      const all = proxyResources(ctx.generation(), proxy);
+      const out: Record<string, unknown[]> = {};
+      for (const [type, st] of Object.entries(status.types) as Array<[XdsType, TypeStatus]>) {
+        const wanted = st.wildcard ? undefined : new Set(st.names);
+        out[type] = [...all[type].values()].filter((r) => !wanted || wanted.has(r.name)).map((r) => decodeToJson(MESSAGE_TYPES[type], r.value));
+      }
+      return out;
+    },
     close: () => {
       if (closed) return;
       closed = true;

@@ -16,8 +16,8 @@ const { values: args } = parseArgs({
 });
 const { buildMeshSnapshot } = await import(new URL('model/snapshot.js', dist).href);
 const { meshOptions } = await import(new URL('model/options.js', dist).href);
-const { translateSidecar } = await import(new URL('translate-istio/translate.js', dist).href);
-const { resourceBytes } = await import(new URL('translate-istio/bytes.js', dist).href);
+const { translateSidecar } = await import(new URL('xds/translate/istio/translate.js', dist).href);
+const { resourceBytes } = await import(new URL('xds/translate/istio/bytes.js', dist).href);
 
 const NS = Number(args.namespaces);
 const SVC = Number(args.services);

@@ -18,7 +18,10 @@ interface ServeFlags {
   certMode?: string;
   certDir?: string;
   registry?: string;
+  /** Istio config: kubernetes | file:PATH */
   config?: string;
+  meshConfig?: string;
+  injectorConfig?: string;
   templates?: string;
   service: string;
   namespace: string;
@@ -43,7 +46,9 @@ export function register(program: Command): void {
     .option('--cert-mode <mode>', 'local (generate in the state dir) | secret (self-managed in a cluster) | files (read --cert-dir); default: secret in a cluster, local otherwise')
     .option('--cert-dir <dir>', 'where the serving certificate files are read (and, in local/secret mode, written); reloaded on change')
     .option('--registry <spec>', 'service registry: kubernetes | file:PATH')
-    .option('--config <file>', 'injector config (YAML)')
+    .option('--config <spec>', 'Istio config: kubernetes | file:PATH (default: kubernetes in a cluster, file:<state-dir>/config without)')
+    .option('--mesh-config <file>', "Istio MeshConfig YAML (default: the tandem-mesh ConfigMap in a cluster, Istio's defaults without)")
+    .option('--injector-config <file>', 'injector config (YAML)')
     .option('--templates <dir>', 'directory overriding the injection templates')
     .option('--service <name>', 'the webhook Service name the certificate is for', DEFAULT_SERVICE)
     .option('--namespace <ns>', "tandem's namespace", process.env['POD_NAMESPACE'] ?? DEFAULT_NAMESPACE)
@@ -75,7 +80,9 @@ export function register(program: Command): void {
         ...(o.trustDomain ? { trustDomain: o.trustDomain } : {}),
         certDir: o.certDir,
         registry: o.registry,
-        config: o.config,
+        config: o.injectorConfig,
+        istioConfig: o.config,
+        meshConfig: o.meshConfig,
         templates: o.templates,
         service: o.service,
         namespace: o.namespace,

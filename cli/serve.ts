@@ -7,9 +7,10 @@ import { DEFAULT_NAMESPACE, DEFAULT_SERVICE } from '../certs/names.js';
 import { UserError } from '../common/errors.js';
 import { createLogger } from '../common/logger.js';
 import { getMetrics } from '../common/metrics.js';
-import { DEFAULT_MONITORING_PORT, ReadinessGate, startMonitoringServer } from '../common/monitoring.js';
+import { DEFAULT_MONITORING_PORT, ReadinessGate, startMonitoringServer, type DebugHandler } from '../common/monitoring.js';
 import { createRegistry, kubernetesConfigured } from '../control-plane/registry/index.js';
 import { startControlPlane } from '../control-plane/server.js';
+import { openIstioConfig } from '../control-plane/istio-config.js';
 import { loadInjector } from '../inject/injector.js';
 import { DEFAULT_WEBHOOK_PORT, startWebhookServer, type WebhookServer } from '../webhook/server.js';
 import type { ControlPlane } from '../control-plane/server.js';
@@ -50,7 +51,12 @@ export interface ServeOptions {
   certDir?: string;
   /** `kubernetes` or `file:PATH`; default: Kubernetes when configured, else the state dir's file */
   registry?: string;
+  /** injector config file */
   config?: string;
+  /** Istio config: `kubernetes` or `file:PATH`; default: Kubernetes when configured, else the state dir's `config/` */
+  istioConfig?: string;
+  /** MeshConfig file; default: the tandem-mesh ConfigMap in a cluster, defaults without */
+  meshConfig?: string;
   templates?: string;
   service?: string;
   namespace?: string;
@@ -121,7 +127,9 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
   try {
     // Monitoring first: the kubelet's liveness probe must answer while certificates and the
     // registry are still being prepared (readiness says what is missing).
-    const monitoring = await startMonitoringServer({ host, port: opts.monitoringPort ?? DEFAULT_MONITORING_PORT, metrics, ready: readiness.check });
+    // filled in once the xDS server runs
+    const debug: Record<string, DebugHandler> = {};
+    const monitoring = await startMonitoringServer({ host, port: opts.monitoringPort ?? DEFAULT_MONITORING_PORT, metrics, ready: readiness.check, debug });
     started.push(monitoring);
 
     const certDir = resolve(opts.certDir ?? join(stateDir, 'certs'));
@@ -177,15 +185,24 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
     // (never an unauthenticated signer); ADS is still served on the TLS port.
     const caApi = inCluster || opts.caJwks !== undefined;
     if (!caApi) log.warn({}, 'CA API off: no cluster (TokenReview) and no --ca-jwks; 15012 serves ADS only');
+    const configSpec = opts.istioConfig ?? (inCluster ? 'kubernetes' : `file:${join(stateDir, 'config')}`);
+    const istio = await openIstioConfig({ spec: configSpec, meshConfigFile: opts.meshConfig, kubeConfig: clusterConfig, createDir: !opts.istioConfig, log: log.child({ part: 'config' }), metrics });
+    started.push(istio);
     const controlPlane = await startControlPlane({
       host,
       port: opts.xdsPort ?? 15010,
       registry,
+      ...(istio.store ? { config: istio.store } : {}),
+      mesh: istio.mesh,
+      ready: istio.synced,
       log: log.child({ part: 'xds' }),
       metrics,
       secure: { port: opts.securePort ?? 15012, credentials: ca.credentials, ...(caApi ? { register: (server) => ca.registerCertificateService(server) } : {}) },
     });
     started.push(controlPlane);
+    istio.onMesh((m) => controlPlane.setMesh(m));
+    debug['/debug/syncz'] = () => controlPlane.proxies();
+    debug['/debug/config_dump'] = (q) => controlPlane.configDump(q.get('proxy') ?? '');
     void ca.synced.then(
       () => readiness.set('ca', true),
       (err: unknown) => log.error({ err }, 'mesh CA controllers failed to sync'),
@@ -195,7 +212,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
     const shown = host === '0.0.0.0' ? '127.0.0.1' : host;
     const banner = [
       `tandem serve: webhook https://${shown}:${webhook.port}/inject, xDS ${shown}:${controlPlane.port} (TLS ${shown}:${controlPlane.securePort}), metrics http://${shown}:${monitoring.port}/metrics`,
-      `  certificates: ${certMode} (${certDir})   mesh CA: ${ca.source === 'dir' ? caDir : ca.source}${caApi ? '' : ' (CA API off)'}   registry: ${registrySpec}`,
+      `  certificates: ${certMode} (${certDir})   mesh CA: ${ca.source === 'dir' ? caDir : ca.source}${caApi ? '' : ' (CA API off)'}   registry: ${registrySpec}   config: ${configSpec}`,
       `  try it:  curl --cacert ${join(certDir, 'ca.crt')} -H 'content-type: application/json' --data @test/fixtures/admission-review.json https://localhost:${webhook.port}/inject`,
       `           node bin/tandem inject -f examples/hello.yaml`,
     ].join('\n');

@@ -22,7 +22,14 @@ export interface MonitoringOptions {
   ready: () => Readiness;
   /** The metrics to serve; the process-wide ones by default. */
   metrics?: TandemMetrics;
+  /**
+   * JSON debug endpoints by path (e.g. `/debug/syncz`), looked up per request so a part started
+   * after the monitoring server can add its own; a handler returning undefined answers 404.
+   */
+  debug?: Readonly<Record<string, DebugHandler>>;
 }
+
+export type DebugHandler = (query: URLSearchParams) => unknown;
 
 export interface MonitoringServer {
   /** The port actually bound (useful with port 0). */
@@ -69,7 +76,7 @@ export async function startMonitoringServer(options: MonitoringOptions): Promise
   const port = options.port ?? DEFAULT_MONITORING_PORT;
   const metrics = options.metrics ?? getMetrics();
   const server = createServer((req, res) => {
-    void handle(req, res, options.ready, metrics);
+    void handle(req, res, options.ready, metrics, options.debug ?? {});
   });
   // Probes and scrapes are tiny; a slow or stuck client must not hold a socket for long.
   server.requestTimeout = 10_000;
@@ -108,8 +115,9 @@ async function handle(
   res: ServerResponse,
   ready: () => Readiness,
   metrics: TandemMetrics,
+  debug: Readonly<Record<string, DebugHandler>>,
 ): Promise<void> {
-  const path = (req.url ?? '/').split('?', 1)[0];
+  const [path = '/', query = ''] = (req.url ?? '/').split('?', 2);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
     return reply(res, 405, 'method not allowed\n');
@@ -128,8 +136,16 @@ async function handle(
       const { ok, reason } = readiness(ready);
       return ok ? reply(res, 200, 'ok\n') : reply(res, 503, `not ready: ${reason}\n`);
     }
-    default:
-      return reply(res, 404, 'not found\n');
+    default: {
+      const h = Object.hasOwn(debug, path) ? debug[path] : undefined;
+      if (!h) return reply(res, 404, 'not found\n');
+      try {
+        const body = h(new URLSearchParams(query));
+        return body === undefined ? reply(res, 404, 'not found\n') : reply(res, 200, JSON.stringify(body, null, 2) + '\n', 'application/json');
+      } catch (err) {
+        return reply(res, 500, `${path} failed: ${errorText(err)}\n`);
+      }
+    }
   }
 }
 

@@ -1,11 +1,15 @@
 import type { Command } from 'commander';
 import { millisecondsArg as millis, portArg as port } from '../common/cli-options.js';
 import { UserError } from '../common/errors.js';
+import type { ProxyStatus } from './xds/server/context.js';
 
 export interface ControlPlaneFlags {
   host: string;
   port: number;
   registry?: string;
+  /** Istio config: kubernetes | file:PATH */
+  config?: string;
+  meshConfig?: string;
   debounceQuiet?: number;
   debounceMax?: number;
 }
@@ -18,10 +22,32 @@ export function register(program: Command): void {
     .option('--host <addr>', 'listen address', '0.0.0.0')
     .option('--port <n>', 'xDS gRPC port (0 = any free port)', port, 15010)
     .option('--registry <spec>', 'kubernetes | file:PATH (default: kubernetes when a kubeconfig or in-cluster config exists)')
+    .option('--config <spec>', 'Istio config: kubernetes | file:PATH (default: kubernetes with a cluster, none without)')
+    .option('--mesh-config <file>', "Istio MeshConfig YAML (default: the tandem-mesh ConfigMap in a cluster, Istio's defaults without)")
     .option('--debounce-quiet <ms>', 'push after this much quiet time (default 100)', millis)
     .option('--debounce-max <ms>', 'push at the latest this long after the first change (default 10000)', millis)
     .action(async (flags: ControlPlaneFlags) => {
       await runControlPlane(flags);
+    });
+  program
+    .command('proxy-status')
+    .description('connected proxies and what they were sent, ACKed or NACKed (from /debug/syncz on the monitoring port)')
+    .option('--monitoring-address <host:port>', "the control plane's monitoring address", '127.0.0.1:15014')
+    .option('-o, --output <format>', 'table | json', 'table')
+    .action(async (o: { monitoringAddress: string; output: string }) => {
+      if (o.output !== 'table' && o.output !== 'json') throw new UserError(`--output must be table or json, got "${o.output}"`);
+      const url = `http://${o.monitoringAddress}/debug/syncz`;
+      let res: Response;
+      try {
+        res = await fetch(url);
+      } catch (err) {
+        throw new UserError(`proxy-status: cannot reach ${url}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
+      }
+      if (!res.ok) throw new UserError(`proxy-status: ${url} answered ${res.status}`);
+      const body: unknown = await res.json();
+      if (!Array.isArray(body)) throw new UserError(`proxy-status: ${url} did not answer a list of proxies`);
+      const { formatProxyStatus } = await import('./proxy-status.js');
+      process.stdout.write(o.output === 'json' ? JSON.stringify(body, null, 2) + '\n' : formatProxyStatus(body as ProxyStatus[]));
     });
 }
 
@@ -38,30 +64,38 @@ const GRACE_MS = 10_000;
 /** `tandem control-plane`: the xDS server alone, until a signal (or `run.signal`). */
 export async function runControlPlane(flags: ControlPlaneFlags, run: RunOptions = {}): Promise<void> {
   // the heavy modules (gRPC, protobufjs and the Envoy protos, the Kubernetes client) load only for this command
-  const [{ createLogger }, { createRegistry, kubernetesConfigured }, { startControlPlane }, { default: closeWithGrace }] = await Promise.all([
+  const [{ createLogger }, { createRegistry, kubernetesConfigured }, { startControlPlane }, { default: closeWithGrace }, { openIstioConfig }] = await Promise.all([
     import('../common/logger.js'),
     import('./registry/index.js'),
     import('./server.js'),
     import('close-with-grace'),
+    import('./istio-config.js'),
   ]);
   const spec = flags.registry ?? (kubernetesConfigured() ? 'kubernetes' : undefined);
   if (!spec) throw new UserError('control-plane: no Kubernetes configuration found; pass --registry file:PATH');
   const log = createLogger('tandem-xds');
   const registry = await createRegistry(spec, { log });
+  const configSpec = flags.config ?? (kubernetesConfigured() ? 'kubernetes' : undefined);
+  const kubeConfig = async (): Promise<import('@kubernetes/client-node').KubeConfig> => (await import('../common/kubeconfig.js')).loadKubeConfig();
+  const istio = configSpec || flags.meshConfig ? await openIstioConfig({ spec: configSpec, meshConfigFile: flags.meshConfig, kubeConfig, log }) : undefined;
   const cp = await startControlPlane({
     host: flags.host,
     port: flags.port,
     registry,
+    ...(istio ? { ...(istio.store ? { config: istio.store } : {}), mesh: istio.mesh, ready: istio.synced } : {}),
     log,
     debounce: {
       ...(flags.debounceQuiet !== undefined ? { quietMs: flags.debounceQuiet } : {}),
       ...(flags.debounceMax !== undefined ? { maxDelayMs: flags.debounceMax } : {}),
     },
   });
-  (run.announce ?? ((l: string) => process.stdout.write(l)))(JSON.stringify({ xds: `${flags.host}:${cp.port}`, registry: spec }) + '\n');
+  const unwatchMesh = istio?.onMesh((m) => cp.setMesh(m));
+  (run.announce ?? ((l: string) => process.stdout.write(l)))(JSON.stringify({ xds: `${flags.host}:${cp.port}`, registry: spec, ...(configSpec ? { config: configSpec } : {}) }) + '\n');
   const shutdown = async (): Promise<void> => {
     log.info({}, 'shutting down');
+    unwatchMesh?.();
     await cp.close();
+    await istio?.close();
     await registry.close();
   };
   await new Promise<void>((resolve, reject) => {

@@ -62,8 +62,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     port,
     ...(securePort !== undefined ? { securePort } : {}),
     push: xds.push,
+    setMesh: xds.setMesh,
+    ready: xds.ready,
     stats: xds.stats,
     proxies: xds.proxies,
+    configDump: xds.configDump,
     close: () => {
       closed ??= (async () => {
         xds.close();

@@ -2,6 +2,7 @@
  * The part of Istio's MeshConfig the mesh snapshot reads. Another module parses MeshConfig itself;
  * this is the small, already-resolved shape it hands over, with Istio's defaults.
  */
+import type { MeshConfig } from '../../config/mesh/mesh-config.js';
 import type { ExportTo } from './visibility.js';
 
 export type OutboundTrafficMode = 'ALLOW_ANY' | 'REGISTRY_ONLY';
@@ -30,4 +31,20 @@ export const DEFAULT_MESH_OPTIONS: MeshOptions = Object.freeze({
 
 export function meshOptions(partial: Partial<MeshOptions> = {}): MeshOptions {
   return Object.freeze({ ...DEFAULT_MESH_OPTIONS, ...partial });
+}
+
+/** The mesh options of a parsed MeshConfig (config/mesh/): the fields translation reads. */
+export function meshOptionsFromMeshConfig(
+  mc: Pick<MeshConfig, 'rootNamespace' | 'trustDomain' | 'outboundTrafficPolicy' | 'defaultServiceExportTo' | 'defaultVirtualServiceExportTo' | 'defaultDestinationRuleExportTo'>,
+  clusterDomain = DEFAULT_MESH_OPTIONS.clusterDomain,
+): MeshOptions {
+  return meshOptions({
+    rootNamespace: mc.rootNamespace,
+    trustDomain: mc.trustDomain,
+    clusterDomain,
+    outboundTrafficPolicy: mc.outboundTrafficPolicy.mode,
+    defaultServiceExportTo: Object.freeze([...mc.defaultServiceExportTo]),
+    defaultVirtualServiceExportTo: Object.freeze([...mc.defaultVirtualServiceExportTo]),
+    defaultDestinationRuleExportTo: Object.freeze([...mc.defaultDestinationRuleExportTo]),
+  });
 }

@@ -7,7 +7,7 @@ import { configKey } from '../../config/model.js';
 import type { RegistrySnapshot, Service } from '../registry/types.js';
 import { resolveHost, isWildcard } from './hosts.js';
 import type { MeshOptions } from './options.js';
-import { labelsMatch } from './selectors.js';
+import { labelsMatch, networkingSelector } from './selectors.js';
 import { effectiveExportTo, type ExportTo } from './visibility.js';
 
 /** Istio's port protocols; anything we cannot route as HTTP or TLS is carried as TCP. */
@@ -98,7 +98,7 @@ export function serviceEntryServices(se: TypedConfig<'ServiceEntry'>, reg: Regis
   const ns = se.metadata.namespace;
   const resolution: MeshResolution = spec.resolution ?? 'NONE';
   const exportTo = effectiveExportTo(spec.exportTo, o.defaultServiceExportTo);
-  const selected = spec.workloadSelector?.matchLabels;
+  const selected = networkingSelector(spec.workloadSelector);
   return (spec.hosts ?? []).map((h) => {
     const hostname = resolveHost(h, ns, o.clusterDomain);
     const ports: MeshServicePort[] = (spec.ports ?? []).map((p) => {

@@ -9,6 +9,7 @@ import { isKind, type TypedConfig } from '../../config/kinds.js';
 import { configKey, type ConfigObject } from '../../config/model.js';
 import type { RegistrySnapshot } from '../registry/types.js';
 import { isWildcard, resolveHost } from './hosts.js';
+import { networkingSelector } from './selectors.js';
 import type { MeshOptions } from './options.js';
 import { registryServices, serviceEntryServices, type MeshService } from './services.js';
 import { effectiveExportTo, type ExportTo } from './visibility.js';
@@ -151,7 +152,7 @@ export function buildMeshSnapshot(input: MeshSnapshotInput): MeshSnapshot {
       destinationRules.push(dr);
     } else if (isKind(c, 'Sidecar')) {
       const sc: IndexedSidecar = { key: configKey(c), config: c, namespace: ns, order: sidecars.length };
-      const sel = c.spec.workloadSelector?.matchLabels;
+      const sel = networkingSelector(c.spec.workloadSelector);
       if (sel && Object.keys(sel).length > 0) sc.selector = sel;
       const egress = c.spec.egress;
       if (egress && egress.length > 0) sc.imports = egress.flatMap((l) => (l.hosts ?? []).map((h) => parseEgressHost(h)));

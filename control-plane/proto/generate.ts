@@ -32,6 +32,12 @@ export const ENTRY_FILES: readonly string[] = [
   // the sidecar's 15020 listener: metrics merge and gRPC probes (Lua), TCP probes (health_check)
   'envoy/extensions/filters/http/lua/v3/lua.proto',
   'envoy/extensions/filters/http/health_check/v3/health_check.proto',
+  // what the Istio translation (xds/translate/istio/) references: fault, CORS, TLS inspector, retry predicates
+  'envoy/extensions/filters/http/fault/v3/fault.proto',
+  'envoy/extensions/filters/http/cors/v3/cors.proto',
+  'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
+  'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
+  'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
 ];
 
 export const BUNDLE_FILE = fileURLToPath(new URL('./envoy-protos.json', import.meta.url));

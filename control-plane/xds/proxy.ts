@@ -14,6 +14,11 @@ export interface ProxyInfo {
   /** the pod's IPs (metadata INSTANCE_IPS, comma-separated) */
   ips: readonly string[];
   appPorts: number[];
+  /**
+   * a proxyless gRPC client rather than an Envoy sidecar: metadata `GENERATOR: grpc` (what Istio's
+   * gRPC bootstrap sets) or a gRPC user agent (grpc-js-xds sends `gRPC Node Pure JS`)
+   */
+  proxyless: boolean;
   userAgent: string;
 }
 
@@ -44,12 +49,14 @@ export function proxyFromNode(node: unknown): ProxyInfo {
     const parts = id.split('~');
     namespace = parts.length === 4 ? (parts[3]?.split('.')[0] ?? '') : '';
   }
+  const userAgent = typeof n['user_agent_name'] === 'string' ? n['user_agent_name'] : '';
   return {
     id,
     namespace: namespace || 'default',
     labels: labels(md['LABELS']),
     ips: ips(md['INSTANCE_IPS']),
     appPorts: ports(md['APP_PORTS']),
-    userAgent: typeof n['user_agent_name'] === 'string' ? n['user_agent_name'] : '',
+    proxyless: md['GENERATOR'] === 'grpc' || /^grpc/i.test(userAgent),
+    userAgent,
   };
 }

@@ -559,18 +559,18 @@ t.test('overlays/cni: the base unchanged, plus the node agent with least privile
   t.equal(ns.metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged', 'hostPath and hostNetwork need it; the control plane namespace stays restricted');
   t.equal(findOne(t, b, 'Namespace', NAMESPACE).metadata.labels['pod-security.kubernetes.io/enforce'], 'restricted');
 
-  // The control plane injects in CNI mode: its --config is the tandem-injector ConfigMap's config.yaml.
+  // The control plane injects in CNI mode: its --injector-config is the tandem-injector ConfigMap's config.yaml.
   const cm = findOne(t, b, 'ConfigMap', 'tandem-injector');
   t.equal(cm.metadata.namespace, NAMESPACE);
   const cfg = injectorConfigFrom(parseYaml(cm.data['config.yaml'] as string), 'tandem-injector config.yaml');
   t.equal(cfg.cni, true, 'the injector config turns CNI mode on');
   const cp = findOne(t, b, 'Deployment', 'tandem').spec.template.spec as Obj;
   const serve = (cp.containers as Obj[])[0] as Obj;
-  const configArg = (serve.args as string[]).find((a) => a.startsWith('--config='));
+  const configArg = (serve.args as string[]).find((a) => a.startsWith('--injector-config='));
   const volume = (cp.volumes as Obj[]).find((v) => v.configMap?.name === 'tandem-injector');
   const mount = (serve.volumeMounts as Obj[]).find((m) => m.name === volume?.name);
   t.ok(volume && mount, 'the ConfigMap is mounted into tandem serve');
-  t.equal(configArg, `--config=${String(mount?.mountPath)}/config.yaml`, 'serve reads the mounted config.yaml');
+  t.equal(configArg, `--injector-config=${String(mount?.mountPath)}/config.yaml`, 'serve reads the mounted config.yaml');
   t.equal(mount?.readOnly, true);
 });
 
@@ -662,7 +662,11 @@ t.test('overlays/cert-manager: cert-manager issues the certificate, tandem reloa
   t.notOk(mount?.subPath, 'mounted whole, so Secret updates reach the files');
   const volume = (deploy.spec.template.spec.volumes as Obj[]).find((v) => v.name === mount?.name);
   t.equal(volume?.secret?.secretName, 'tandem-webhook-certs', 'from the Secret cert-manager writes');
-  t.same([...findAll(b, 'Role'), ...findAll(b, 'RoleBinding')].map((r) => `${r.kind}/${r.metadata.name}`), ['Role/tandem-ca', 'RoleBinding/tandem-ca'], 'no webhook-certificate Secret access; only the mesh CA\'s Secrets (not cert-manager\'s job)');
+  // cert-manager owns the webhook certificate; the namespaced roles left are the mesh CA's own Secrets and the tandem-mesh ConfigMap
+  t.same(findAll(b, 'Role').map((r) => (r.metadata as Obj).name).sort(), ['tandem-ca', 'tandem-mesh-config'], 'no webhook-certificate role');
+  t.notOk(findAll(b, 'Role').filter((r) => (r.metadata as Obj).name !== 'tandem-ca').flatMap((r) => r.rules as Obj[]).some((r) => r.resources.includes('secrets')), 'Secrets only for the mesh CA');
+  t.notOk(findAll(b, 'Role').flatMap((r) => r.rules as Obj[]).some((r) => ((r.resourceNames ?? []) as string[]).includes('tandem-webhook-certs')), 'never the webhook certificate Secret');
+  t.notOk(findAll(b, 'ClusterRole').flatMap((r) => r.rules as Obj[]).some((r) => r.resources.includes('secrets')), 'no Secret access cluster-wide');
   const clusterRules = findAll(b, 'ClusterRole').flatMap((r) => r.rules as Obj[]);
   t.notOk(clusterRules.some((r) => r.resources.includes('mutatingwebhookconfigurations') || r.resources.includes('validatingwebhookconfigurations')), 'no webhook-configuration access');
 });

@@ -3,8 +3,10 @@ import { encodeProtoJson } from '../../proto/json.js';
 import type { RegistrySnapshot, Service } from '../../registry/types.js';
 import type { ProxyInfo } from '../proxy.js';
 import { MESSAGE_TYPES, resourceName, type Json, type TranslateOptions, type XdsType } from '../translate/common.js';
-import { MESH_RESOURCES, PROXY_GENERATORS, SERVICE_PORT_GENERATORS, type ProxyGenerator, type ProxyInput } from '../translate/generators.js';
-import { generatorsOf, inputKey, projectProxy, registryKey, viewKey, type ProxyInputs } from './keys.js';
+import { MESH_RESOURCES, PROXY_GENERATORS, SERVICE_PORT_GENERATORS, type GeneratorMode, type ProxyGenerator, type ProxyInput } from '../translate/generators.js';
+import { generatorsIn, generatorsOf, inputKey, projectProxy, registryKey, viewKey, type ProxyInputs } from './keys.js';
+import type { MeshSnapshot } from '../../model/snapshot.js';
+import { istioMode, meshInputsKey, meshSnapshotOf, type IstioInputs } from './mesh-inputs.js';
 import { memo } from '../../memo.js';
 import { emptySet, makeResource, resourceOfBytes, sameMembers, type Resource, type ResourceSet } from './resource.js';
 import { encodeRouteConfig, VirtualHostCache } from './vhosts.js';
@@ -40,6 +42,10 @@ export class Generation {
     private readonly states: ReadonlyMap<ProxyGenerator, GeneratorState>,
     private readonly options: TranslateOptions,
     private readonly vhosts: VirtualHostCache,
+    /** which generators make this generation (translate/generators.ts GeneratorMode) */
+    readonly mode: GeneratorMode = 'plain',
+    /** the registry, Istio config and mesh options as one snapshot (istio mode) */
+    readonly mesh: MeshSnapshot | undefined = undefined,
   ) {}
 
   /** One generator's resources for one proxy input (only its declared fields are read). */
@@ -52,7 +58,7 @@ export class Generation {
     if (hit) return hit;
     const prev = st.previous?.get(key);
     let out = new Map<string, Resource>();
-    for (const json of g.generate(projected, st.services, this.options)) {
+    for (const json of g.generate(projected, st.services, this.options, this.mesh)) {
       const name = resourceName(g.type, json);
       const bytes = g.type === 'route' ? encodeRouteConfig(json, this.vhosts) : encodeProtoJson(MESSAGE_TYPES[g.type], json);
       out.set(name, resourceOfBytes(g.type, name, bytes, prev?.get(name)));
@@ -64,12 +70,12 @@ export class Generation {
 
   /** The per-proxy resources (capture listeners, inbound clusters, sidecar route configurations) of a proxy, by type. */
   view(proxy: Pick<ProxyInfo, ProxyInput>): ResourceSet {
-    const key = viewKey(proxy);
+    const key = viewKey(proxy, this.mode);
     const hit = this.views.get(key);
     if (hit) return hit;
     const set = emptySet();
     for (const type of Object.keys(set) as XdsType[]) {
-      const gens = generatorsOf(type);
+      const gens = generatorsOf(type, this.mode);
       // one generator: its part as is (shared by every view with that input)
       if (gens.length === 1) set[type] = this.part(gens[0]!, proxy);
       else for (const g of gens) for (const [n, r] of this.part(g, proxy)) set[type].set(n, r);
@@ -89,8 +95,14 @@ export class ResourceBuilder {
 
   constructor(private readonly options: TranslateOptions) {}
 
-  build(snapshot: RegistrySnapshot): Generation {
+  /**
+   * `istio`: the Istio config and mesh options; with traffic config (or a non-default traffic
+   * option) in it every proxy's resources come from the Istio translation, otherwise they are
+   * exactly what the registry alone makes.
+   */
+  build(snapshot: RegistrySnapshot, istio?: IstioInputs): Generation {
     const prev = this.current;
+    const mode: GeneratorMode = istio && istioMode(istio) ? 'istio' : 'plain';
     const global = emptySet();
     const put = (r: Resource): void => {
       // the first definition of a name wins; names embed namespace/name/port, so clashes mean a broken registry
@@ -98,7 +110,9 @@ export class ResourceBuilder {
     };
     const make = (type: XdsType, json: Json): Resource => makeResource(type, json, prev?.global[type].get(resourceName(type, json)));
     const nextMemo = new Map<string, Resource[]>();
-    for (const s of snapshot.services) {
+    // istio mode: the per-proxy translation makes every service resource (a Sidecar scope decides
+    // what a proxy may name), so only the mesh's own clusters stay global
+    for (const s of mode === 'istio' ? [] : snapshot.services) {
       const key = JSON.stringify(s);
       let list = this.memo.get(key) ?? nextMemo.get(key);
       if (!list) {
@@ -109,13 +123,15 @@ export class ResourceBuilder {
       list.forEach(put);
     }
     for (const m of MESH_RESOURCES) for (const json of m.generate()) put(make(m.type, json));
-    this.memo = nextMemo;
+    if (mode === 'plain') this.memo = nextMemo;
 
+    const mesh = mode === 'istio' && istio ? meshSnapshotOf(snapshot, istio, this.options) : undefined;
+    const meshKey = mesh && istio ? meshInputsKey(snapshot, istio) : '';
     const changed: ProxyGenerator[] = [];
-    for (const g of PROXY_GENERATORS) {
+    for (const g of generatorsIn(mode)) {
       const st = this.states.get(g);
       const services = g.registry ? g.registry.view(snapshot.services) : [];
-      const key = g.registry ? registryKey(services) : '';
+      const key = g.mesh ? meshKey : g.registry ? registryKey(services) : '';
       if (st && st.key === key) {
         st.previous = undefined;
         continue;
@@ -126,8 +142,9 @@ export class ResourceBuilder {
     // virtual hosts not used by the new route views are dropped at the next change
     if (changed.some((g) => g.type === 'route')) this.vhosts.rotate();
     this.version += 1;
-    this.current = new Generation(String(this.version), snapshot, global, new Map(this.states), this.options, this.vhosts);
-    for (const g of PROXY_GENERATORS) for (const input of g.prebuild) this.current.part(g, input);
+    const active = new Map([...this.states].filter(([g]) => g.modes.includes(mode)));
+    this.current = new Generation(String(this.version), snapshot, global, active, this.options, this.vhosts, mode, mesh);
+    for (const g of active.keys()) for (const input of g.prebuild) this.current.part(g, input);
     return this.current;
   }
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Service } from '../../registry/types.js';
 import type { ProxyInfo } from '../proxy.js';
 import type { XdsType } from '../translate/common.js';
-import { PROXY_GENERATORS, type ProxyGenerator, type ProxyInput } from '../translate/generators.js';
+import { PROXY_GENERATORS, type GeneratorMode, type ProxyGenerator, type ProxyInput } from '../translate/generators.js';
 
 /**
  * Sharing keys, derived from the generators' declarations (translate/generators.ts),
@@ -36,16 +36,22 @@ export function registryKey(view: readonly Service[]): string {
   return createHash('sha256').update(JSON.stringify(view)).digest('base64url');
 }
 
-const generatorsByType = new Map<XdsType, ProxyGenerator[]>();
-for (const g of PROXY_GENERATORS) generatorsByType.set(g.type, [...(generatorsByType.get(g.type) ?? []), g]);
+const generatorsByType = new Map<string, ProxyGenerator[]>();
+for (const g of PROXY_GENERATORS) for (const mode of g.modes) generatorsByType.set(`${mode}|${g.type}`, [...(generatorsByType.get(`${mode}|${g.type}`) ?? []), g]);
 
-export function generatorsOf(type: XdsType): readonly ProxyGenerator[] {
-  return generatorsByType.get(type) ?? [];
+/** The generators of `type` that make a generation of `mode`. */
+export function generatorsOf(type: XdsType, mode: GeneratorMode = 'plain'): readonly ProxyGenerator[] {
+  return generatorsByType.get(`${mode}|${type}`) ?? [];
+}
+
+/** The generators of every type in `mode`. */
+export function generatorsIn(mode: GeneratorMode): readonly ProxyGenerator[] {
+  return PROXY_GENERATORS.filter((g) => g.modes.includes(mode));
 }
 
 /** The proxy fields the per-proxy resources of `type` depend on (the union of its generators' declarations). */
-export function declaredInputs(type: XdsType): ProxyInput[] {
-  return [...new Set(generatorsOf(type).flatMap((g) => g.reads))];
+export function declaredInputs(type: XdsType, mode: GeneratorMode = 'plain'): ProxyInput[] {
+  return [...new Set(generatorsOf(type, mode).flatMap((g) => g.reads))];
 }
 
 const scopes = new WeakMap<object, Map<string, string>>();
@@ -59,21 +65,22 @@ function generatorsKey(gens: readonly ProxyGenerator[], proxy: Pick<ProxyInfo, P
  * keys get equal sets, and so share responses. Memoised per proxy object (a stream's
  * proxy never changes).
  */
-export function scopeKey(type: XdsType, proxy: Pick<ProxyInfo, ProxyInput>): string {
+export function scopeKey(type: XdsType, proxy: Pick<ProxyInfo, ProxyInput>, mode: GeneratorMode = 'plain'): string {
   let m = scopes.get(proxy);
   if (!m) {
     m = new Map();
     scopes.set(proxy, m);
   }
-  let k = m.get(type);
+  const slot = `${mode}|${type}`;
+  let k = m.get(slot);
   if (k === undefined) {
-    k = generatorsKey(generatorsOf(type), proxy);
-    m.set(type, k);
+    k = generatorsKey(generatorsOf(type, mode), proxy);
+    m.set(slot, k);
   }
   return k;
 }
 
 /** Proxies with the same view key receive identical per-proxy resources of every type. */
-export function viewKey(proxy: Pick<ProxyInfo, ProxyInput>): string {
-  return scopeKey('cluster', proxy) + '|' + scopeKey('endpoint', proxy) + '|' + scopeKey('listener', proxy) + '|' + scopeKey('route', proxy);
+export function viewKey(proxy: Pick<ProxyInfo, ProxyInput>, mode: GeneratorMode = 'plain'): string {
+  return `${mode}|${scopeKey('cluster', proxy, mode)}|${scopeKey('endpoint', proxy, mode)}|${scopeKey('listener', proxy, mode)}|${scopeKey('route', proxy, mode)}`;
 }

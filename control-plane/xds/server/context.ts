@@ -97,7 +97,7 @@ export class AdsContext {
       perGen = memo();
       this.resolved.set(gen, perGen);
     }
-    const outer = `${type}|${scopeKey(type, proxy)}`;
+    const outer = `${type}|${scopeKey(type, proxy, gen.mode)}`;
     let perView = perGen.get(outer);
     if (!perView) {
       perView = memo();

@@ -1,18 +1,28 @@
 import * as grpc from '@grpc/grpc-js';
 import { silentLogger, type Logger } from '../../../common/logger.js';
-import { decodeDiscoveryRequest, decodeRequestToJson } from '../../proto/decode.js';
+import { decodeDiscoveryRequest, decodeRequestToJson, decodeToJson } from '../../proto/decode.js';
 import { envoyRoot } from '../../proto/root.js';
-import type { RegistrySnapshot, ServiceRegistry } from '../../registry/types.js';
+import type { ConfigStore } from '../../../config/store/types.js';
+import type { ConfigObject } from '../../../config/model.js';
+import { DEFAULT_MESH_OPTIONS, type MeshOptions } from '../../model/options.js';
+import type { ServiceRegistry } from '../../registry/types.js';
+import type { IstioInputs } from '../cache/mesh-inputs.js';
 import { inconsistencies, proxyResources } from '../cache/consistency.js';
 import { ResourceBuilder, type Generation } from '../cache/generation.js';
-import { DEFAULT_TRANSLATE_OPTIONS, type TranslateOptions } from '../translate/common.js';
-import { AdsContext, type ProxyStatus, type XdsMetrics, type XdsStats } from './context.js';
+import { DEFAULT_TRANSLATE_OPTIONS, MESSAGE_TYPES, type TranslateOptions, type XdsType } from '../translate/common.js';
+import { AdsContext, type ProxyStatus, type TypeStatus, type XdsMetrics, type XdsStats } from './context.js';
 import { Debouncer, DEFAULT_DEBOUNCE, type DebounceOptions } from './debounce.js';
 import { DeltaStream } from './delta.js';
 import { SotwStream } from './sotw.js';
 
 export interface XdsOptions {
   registry: ServiceRegistry;
+  /** Istio config (config/store): its changes are debounced with the registry's; none means no Istio config */
+  config?: Pick<ConfigStore, 'snapshot' | 'onChange' | 'synced'>;
+  /** the mesh options in force (from MeshConfig: model/options.ts meshOptionsFromMeshConfig); `setMesh` replaces them */
+  mesh?: MeshOptions;
+  /** besides the config store's `synced`: no proxy is answered before this resolves (e.g. the registry's first read) */
+  ready?: Promise<unknown>;
   /** push debounce: quiet period and maximum delay, default 100 ms / 10 s */
   debounce?: Partial<DebounceOptions>;
   translate?: Partial<TranslateOptions>;
@@ -34,11 +44,20 @@ export interface XdsHandle {
    * Proxies are sent only what changed for them.
    */
   push(): void;
+  /** new mesh options (a changed mesh ConfigMap): pushed like a config change */
+  setMesh(options: MeshOptions): void;
+  /** resolves once the registry and the config store have synced and proxies are answered */
+  readonly ready: Promise<void>;
   /** ends the open streams and stops watching the registry (the registry itself and the gRPC server stay open) */
   close(): void;
   stats(): XdsStats;
   /** per connected proxy: subscriptions, sent/ACKed versions, NACKs */
   proxies(): ProxyStatus[];
+  /**
+   * The resources of the current generation a connected proxy subscribes to (what it was last
+   * sent, unless a push is pending), decoded to proto3 JSON by type; undefined for an unknown id.
+   */
+  configDump(id: string): Record<string, unknown[]> | undefined;
 }
 
 const SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -70,12 +89,39 @@ function method(name: string, requestType: string): grpc.MethodDefinition<Json, 
  * `server`, which the caller creates, binds and shuts down: other services (the CA,
  * SDS) can share its port.
  */
+const TRAFFIC_KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'Sidecar'] as const;
+
 export function registerXds(servers: grpc.Server | readonly grpc.Server[], opts: XdsOptions): XdsHandle {
+  let closed = false;
   const log = opts.log ?? silentLogger;
   envoyRoot(); // load the protos before the first stream, not during it
   const builder = new ResourceBuilder({ ...DEFAULT_TRANSLATE_OPTIONS, ...opts.translate });
-  const ctx = new AdsContext(builder.build(opts.registry.snapshot()), log, opts.metrics);
+  let mesh = opts.mesh ?? DEFAULT_MESH_OPTIONS;
+  const istioInputs = (): IstioInputs | undefined => {
+    if (!opts.config && !opts.mesh) return undefined;
+    const snap = opts.config?.snapshot();
+    const configs: ConfigObject[] = snap ? TRAFFIC_KINDS.flatMap((k) => snap.list(k)) : [];
+    return { configs, options: mesh };
+  };
+  const build = (): Generation => builder.build(opts.registry.snapshot(), istioInputs());
+  const ctx = new AdsContext(build(), log, opts.metrics);
   const streams = new Set<{ stream: Stream; call: Call }>();
+  // Until the registry and the config store have synced, requests wait: a proxy answered from a
+  // partial view would drop the clusters and routes it already runs.
+  const mustWait = opts.config !== undefined || opts.ready !== undefined;
+  let isReady = !mustWait;
+  const waiting = new Set<() => void>();
+  const ready = !mustWait ? Promise.resolve() : Promise.all([opts.config?.synced, opts.ready]).then(() => {
+    if (closed) return;
+    const gen = build();
+    ctx.setGeneration(gen);
+    isReady = true;
+    for (const s of streams) s.stream.onGeneration(gen);
+    for (const w of [...waiting]) w();
+    waiting.clear();
+    log.info({ version: gen.version, mode: gen.mode }, 'xDS ready: registry and config synced');
+  });
+  ready.catch((err: unknown) => log.error({ err: (err as Error).message }, 'xDS: the registry or the config store never synced; no proxy is answered'));
 
   const assertConsistent = (gen: Generation): void => {
     for (const { stream } of streams) {
@@ -84,28 +130,29 @@ export function registerXds(servers: grpc.Server | readonly grpc.Server[], opts:
     }
   };
 
-  let latest: RegistrySnapshot | undefined;
+  let dirty = false;
   const debouncer = new Debouncer({ ...DEFAULT_DEBOUNCE, ...opts.debounce }, () => {
-    if (!latest) return;
-    const snap = latest;
-    latest = undefined;
+    if (!dirty || !isReady) return;
+    dirty = false;
     const t0 = performance.now();
     let gen;
     try {
-      gen = builder.build(snap);
+      gen = build();
     } catch (err) {
-      log.error({ err: (err as Error).message }, 'could not translate the registry; keeping the previous configuration');
+      log.error({ err: (err as Error).stack }, 'could not translate the registry and config; keeping the previous configuration');
       return;
     }
     ctx.setGeneration(gen);
     if (opts.checkConsistency) assertConsistent(gen);
     for (const s of streams) s.stream.onGeneration(gen);
-    log.info({ version: gen.version, services: snap.services.length, streams: streams.size, ms: Math.round(performance.now() - t0) }, 'xDS push');
+    log.info({ version: gen.version, mode: gen.mode, services: gen.snapshot.services.length, streams: streams.size, ms: Math.round(performance.now() - t0) }, 'xDS push');
   });
-  const unsubscribe = opts.registry.onChange((snap) => {
-    latest = snap;
+  const changed = (): void => {
+    dirty = true;
     debouncer.trigger();
-  });
+  };
+  const unsubscribe = opts.registry.onChange(changed);
+  const unsubscribeConfig = opts.config?.onChange(changed);
 
   const serve = (call: Call, make: (send: (b: Buffer) => void, fail: (m: string) => void) => Stream): void => {
     const entry = {
@@ -123,16 +170,28 @@ export function registerXds(servers: grpc.Server | readonly grpc.Server[], opts:
       if (done) return;
       done = true;
       streams.delete(entry);
+      waiting.delete(flush);
       entry.stream.close();
       ctx.streamClosed();
     };
-    call.on('data', (req: Json) => {
+    const handle = (req: Json): void => {
+      if (done) return;
       try {
         entry.stream.onRequest(req);
       } catch (err) {
         log.error({ err: (err as Error).stack }, 'xDS request failed');
         call.emit('error', { code: grpc.status.INTERNAL, details: 'internal error' });
       }
+    };
+    const queued: Json[] = [];
+    const flush = (): void => {
+      waiting.delete(flush);
+      for (const req of queued.splice(0)) handle(req);
+    };
+    call.on('data', (req: Json) => {
+      if (isReady) return handle(req);
+      queued.push(req);
+      waiting.add(flush);
     });
     call.on('end', () => {
       finish();
@@ -154,19 +213,37 @@ export function registerXds(servers: grpc.Server | readonly grpc.Server[], opts:
     );
   }
 
-  let closed = false;
   return {
     push: () => {
       if (closed) return;
-      latest = opts.registry.snapshot();
-      debouncer.trigger();
+      changed();
     },
+    setMesh: (options: MeshOptions) => {
+      if (closed) return;
+      mesh = options;
+      changed();
+    },
+    ready,
     stats: () => ({ ...ctx.stats }),
     proxies: () => [...streams].map((s) => s.stream.status()),
+    configDump: (id: string) => {
+      const entry = [...streams].find((s) => s.stream.proxy?.id === id);
+      const proxy = entry?.stream.proxy;
+      if (!entry || !proxy) return undefined;
+      const status = entry.stream.status();
+      const all = proxyResources(ctx.generation(), proxy);
+      const out: Record<string, unknown[]> = {};
+      for (const [type, st] of Object.entries(status.types) as Array<[XdsType, TypeStatus]>) {
+        const wanted = st.wildcard ? undefined : new Set(st.names);
+        out[type] = [...all[type].values()].filter((r) => !wanted || wanted.has(r.name)).map((r) => decodeToJson(MESSAGE_TYPES[type], r.value));
+      }
+      return out;
+    },
     close: () => {
       if (closed) return;
       closed = true;
       unsubscribe();
+      unsubscribeConfig?.();
       debouncer.cancel();
       for (const s of streams) s.call.end();
     },

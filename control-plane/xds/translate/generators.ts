@@ -1,10 +1,13 @@
+import type { MeshSnapshot } from '../../model/snapshot.js';
 import type { Service, ServicePort } from '../../registry/types.js';
+import { memo } from '../../memo.js';
 import type { ProxyInfo } from '../proxy.js';
 import { inboundClusters, passthroughClusters, serviceCluster } from './clusters.js';
 import { isHttp, type Json, type TranslateOptions, type XdsType } from './common.js';
 import { loadAssignment } from './endpoints.js';
 import { apiListener, inboundListener, outboundListener } from './listeners.js';
 import { apiRouteConfig, sidecarRouteConfigs } from './routes.js';
+import { translateProxyless, translateSidecar, type ProxyResources } from './istio/translate.js';
 
 /**
  * What each translation reads, declared next to it. The cache (xds/cache/) derives
@@ -17,9 +20,18 @@ import { apiRouteConfig, sidecarRouteConfigs } from './routes.js';
  */
 
 /** The proxy fields a generator may declare. */
-export type ProxyInput = keyof Pick<ProxyInfo, 'namespace' | 'labels' | 'ips' | 'appPorts'>;
+export type ProxyInput = keyof Pick<ProxyInfo, 'namespace' | 'labels' | 'ips' | 'appPorts' | 'proxyless'>;
 
-export const PROXY_INPUTS: readonly ProxyInput[] = ['namespace', 'labels', 'ips', 'appPorts'];
+export const PROXY_INPUTS: readonly ProxyInput[] = ['namespace', 'labels', 'ips', 'appPorts', 'proxyless'];
+
+/**
+ * Which generators make a generation. `plain`: no Istio traffic config and the default mesh
+ * options, so every proxy gets today's registry-only resources (round robin, one cluster per
+ * service port). `istio`: the mesh snapshot (registry + Istio config + mesh options) is
+ * translated per proxy. The mode is a function of the generation's inputs, so keys derived for
+ * one mode never meet parts of the other.
+ */
+export type GeneratorMode = 'plain' | 'istio';
 
 /** A named projection of the registry: the generator sees only its result, and its key is the result's content. */
 export interface RegistryView {
@@ -34,9 +46,16 @@ export interface ProxyGenerator {
   readonly reads: readonly ProxyInput[];
   /** undefined: reads nothing of the registry (its resources outlive generations) */
   readonly registry: RegistryView | undefined;
+  /**
+   * true: reads the whole mesh snapshot (registry, Istio config, mesh options); its parts are keyed
+   * by the snapshot's content digest and rebuilt whenever any of it changes
+   */
+  readonly mesh: boolean;
+  /** the modes the generator is part of */
+  readonly modes: readonly GeneratorMode[];
   /** inputs built as soon as a generation is (every proxy needs them), rather than on a first request */
   readonly prebuild: ReadonlyArray<Partial<Pick<ProxyInfo, ProxyInput>>>;
-  generate(proxy: Partial<Pick<ProxyInfo, ProxyInput>>, services: readonly Service[], o: TranslateOptions): Json[];
+  generate(proxy: Partial<Pick<ProxyInfo, ProxyInput>>, services: readonly Service[], o: TranslateOptions, mesh: MeshSnapshot | undefined): Json[];
 }
 
 /** Declares a generator; `generate` is typed to see only the fields listed in `reads`. */
@@ -45,6 +64,7 @@ export function proxyGenerator<K extends ProxyInput>(g: {
   type: XdsType;
   reads: readonly K[];
   registry?: RegistryView;
+  modes?: readonly GeneratorMode[];
   prebuild?: ReadonlyArray<Pick<ProxyInfo, K>>;
   generate(proxy: Pick<ProxyInfo, K>, services: readonly Service[], o: TranslateOptions): Json[];
 }): ProxyGenerator {
@@ -53,10 +73,78 @@ export function proxyGenerator<K extends ProxyInput>(g: {
     type: g.type,
     reads: g.reads,
     registry: g.registry,
+    mesh: false,
+    modes: g.modes ?? ['plain'],
     prebuild: g.prebuild ?? [],
     // the cache passes exactly the fields of `reads` (see cache/keys.ts projectProxy)
     generate: (proxy, services, o) => g.generate(proxy as Pick<ProxyInfo, K>, services, o),
   };
+}
+
+/** Declares a generator over the mesh snapshot (Istio translation); `generate` sees only the fields in `reads`. */
+export function meshGenerator<K extends ProxyInput>(g: {
+  name: string;
+  type: XdsType;
+  reads: readonly K[];
+  generate(proxy: Pick<ProxyInfo, K>, mesh: MeshSnapshot): Json[];
+}): ProxyGenerator {
+  return {
+    name: g.name,
+    type: g.type,
+    reads: g.reads,
+    registry: undefined,
+    mesh: true,
+    modes: ['istio'],
+    prebuild: [],
+    generate: (proxy, _services, _o, mesh) => {
+      if (!mesh) throw new Error(`generator ${g.name} needs a mesh snapshot`);
+      return g.generate(proxy as Pick<ProxyInfo, K>, mesh);
+    },
+  };
+}
+
+// The four Istio generators of one proxy share one translation (it computes the proxy's view
+// once); memoised per snapshot, bounded like every memo (memo.ts).
+const translations = new WeakMap<MeshSnapshot, ReturnType<typeof memo<string, ProxyResources>>>();
+
+function istioResources(proxy: Pick<ProxyInfo, 'namespace' | 'labels' | 'proxyless'>, mesh: MeshSnapshot): ProxyResources {
+  let m = translations.get(mesh);
+  if (!m) {
+    m = memo<string, ProxyResources>();
+    translations.set(mesh, m);
+  }
+  const key = JSON.stringify([proxy.namespace, Object.entries(proxy.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), proxy.proxyless]);
+  let r = m.get(key);
+  if (!r) {
+    const p = { namespace: proxy.namespace, labels: proxy.labels };
+    r = proxy.proxyless ? translateProxyless(mesh, p) : translateSidecar(mesh, p);
+    m.set(key, r);
+  }
+  return r;
+}
+
+const ISTIO_PARTS: Readonly<Record<XdsType, keyof ProxyResources>> = { cluster: 'clusters', endpoint: 'endpoints', listener: 'listeners', route: 'routes' };
+
+/** One Istio generator per type: what translate/istio/ makes of the mesh for a sidecar or a proxyless client. */
+function istioGenerator(type: XdsType): ProxyGenerator {
+  if (type === 'endpoint') {
+    // load assignments are the same for both data planes (a proxyless client names only those of
+    // its EDS clusters, a subset of a sidecar's), so they do not read `proxyless` and are shared
+    return meshGenerator({
+      name: 'istio-endpoints',
+      type,
+      reads: ['namespace', 'labels'],
+      generate: (proxy, mesh) => istioResources({ ...proxy, proxyless: false }, mesh).endpoints,
+    });
+  }
+  return meshGenerator({
+    name: `istio-${ISTIO_PARTS[type]}`,
+    type,
+    // namespace: Sidecar scope, exportTo, short names; labels: workloadSelectors and sourceLabels;
+    // proxyless: a gRPC client gets API listeners and only what grpc-js-xds honours
+    reads: ['namespace', 'labels', 'proxyless'],
+    generate: (proxy, mesh) => istioResources(proxy, mesh)[ISTIO_PARTS[type]],
+  });
 }
 
 /** Services with their HTTP ports only, without endpoints: what route configurations read. */
@@ -78,6 +166,8 @@ export const PROXY_GENERATORS: readonly ProxyGenerator[] = [
     name: 'inbound-clusters',
     type: 'cluster',
     reads: ['appPorts'],
+    // Istio config governs outbound traffic; inbound stays as it is
+    modes: ['plain', 'istio'],
     generate: (proxy) => inboundClusters(proxy.appPorts),
   }),
   proxyGenerator({
@@ -92,6 +182,7 @@ export const PROXY_GENERATORS: readonly ProxyGenerator[] = [
     name: 'inbound-listener',
     type: 'listener',
     reads: ['appPorts'],
+    modes: ['plain', 'istio'],
     generate: (proxy) => [inboundListener(proxy.appPorts)],
   }),
   proxyGenerator({
@@ -104,6 +195,10 @@ export const PROXY_GENERATORS: readonly ProxyGenerator[] = [
     prebuild: [{ namespace: '' }],
     generate: (proxy, services, o) => sidecarRouteConfigs(services, proxy.namespace, o),
   }),
+  istioGenerator('cluster'),
+  istioGenerator('endpoint'),
+  istioGenerator('listener'),
+  istioGenerator('route'),
 ];
 
 /** Resources of one service port that every proxy may name (reads no proxy field). */
@@ -113,6 +208,7 @@ export interface ServicePortGenerator {
   readonly generate: (s: Service, p: ServicePort, o: TranslateOptions) => Json;
 }
 
+/** In `istio` mode the per-proxy translation makes them (a Sidecar scope limits what a proxy may name). */
 export const SERVICE_PORT_GENERATORS: readonly ServicePortGenerator[] = [
   { type: 'cluster', applies: () => true, generate: serviceCluster },
   { type: 'endpoint', applies: () => true, generate: loadAssignment },

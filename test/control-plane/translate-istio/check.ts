@@ -1,10 +1,6 @@
-/**
- * The strict Envoy-proto checker, with the extra protos the Istio translation references loaded
- * (control-plane/proto/root.ts does not list them yet: see translate-istio/protos.ts).
- */
+/** The strict Envoy-proto checker over every resource of a proxy (the bundle holds every proto the Istio translation references). */
 import { checkProtoJson, type ProtoJsonIssue } from '../../../control-plane/proto/json.js';
-import { loadTranslationProtos } from '../../../control-plane/translate-istio/protos.js';
-import type { ProxyResources } from '../../../control-plane/translate-istio/translate.js';
+import type { ProxyResources } from '../../../control-plane/xds/translate/istio/translate.js';
 
 export const TYPES = {
   listeners: 'envoy.config.listener.v3.Listener',
@@ -14,7 +10,6 @@ export const TYPES = {
 } as const;
 
 export function check(kind: keyof typeof TYPES, json: unknown): ProtoJsonIssue[] {
-  loadTranslationProtos();
   return checkProtoJson(TYPES[kind], json);
 }
 

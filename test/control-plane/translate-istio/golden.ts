@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import type { ConfigObject } from '../../../config/model.js';
 import { isObject } from '../../../common/objects.js';
-import type { Json } from '../../../control-plane/translate-istio/envoy.js';
-import type { ProxyResources } from '../../../control-plane/translate-istio/translate.js';
+import type { Json } from '../../../control-plane/xds/translate/istio/envoy.js';
+import type { ProxyResources } from '../../../control-plane/xds/translate/istio/translate.js';
 
 export const TESTDATA = fileURLToPath(new URL('./testdata', import.meta.url));
 const used = new Set<string>();

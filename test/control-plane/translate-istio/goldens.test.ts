@@ -6,7 +6,7 @@ import t from 'tap';
 import { meshOptions, type MeshOptions } from '../../../control-plane/model/options.js';
 import type { MeshProxy } from '../../../control-plane/model/proxy.js';
 import { buildMeshSnapshot } from '../../../control-plane/model/snapshot.js';
-import { translateProxyless, translateSidecar } from '../../../control-plane/translate-istio/translate.js';
+import { translateProxyless, translateSidecar } from '../../../control-plane/xds/translate/istio/translate.js';
 import { checkAll } from './check.js';
 import { golden, readConfigs, unusedGoldens } from './golden.js';
 import { registry } from './registry.js';

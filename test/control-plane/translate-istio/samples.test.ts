@@ -14,7 +14,7 @@ import type { MeshProxy } from '../../../control-plane/model/proxy.js';
 import { proxyView } from '../../../control-plane/model/proxy-view.js';
 import { buildMeshSnapshot } from '../../../control-plane/model/snapshot.js';
 import type { RegistrySnapshot } from '../../../control-plane/registry/types.js';
-import { translateProxyless, translateSidecar } from '../../../control-plane/translate-istio/translate.js';
+import { translateProxyless, translateSidecar } from '../../../control-plane/xds/translate/istio/translate.js';
 import { conformancePath } from '../../conformance.js';
 import { checkAll } from './check.js';
 

@@ -12,8 +12,8 @@ import { scopingMesh } from '../../../bench/scoping-mesh.mjs';
 import type { ConfigObject } from '../../../config/model.js';
 import { meshOptions } from '../../../control-plane/model/options.js';
 import { buildMeshSnapshot } from '../../../control-plane/model/snapshot.js';
-import { resourceBytes } from '../../../control-plane/translate-istio/bytes.js';
-import { translateSidecar } from '../../../control-plane/translate-istio/translate.js';
+import { resourceBytes } from '../../../control-plane/xds/translate/istio/bytes.js';
+import { translateSidecar } from '../../../control-plane/xds/translate/istio/translate.js';
 
 const isolated: ConfigObject = {
   apiVersion: 'networking.istio.io/v1',

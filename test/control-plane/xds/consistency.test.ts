@@ -5,6 +5,8 @@ import { edsNames, inconsistencies, proxyResources, rdsNames } from '../../../co
 import { ResourceBuilder } from '../../../control-plane/xds/cache/generation.js';
 import type { ProxyInfo } from '../../../control-plane/xds/proxy.js';
 import { DEFAULT_TRANSLATE_OPTIONS as O } from '../../../control-plane/xds/translate/common.js';
+import type { ConfigObject } from '../../../config/model.js';
+import { meshOptions } from '../../../control-plane/model/options.js';
 
 /**
  * go-control-plane's Snapshot.Consistent, for what each proxy can be sent: every
@@ -12,7 +14,7 @@ import { DEFAULT_TRANSLATE_OPTIONS as O } from '../../../control-plane/xds/trans
  */
 
 function proxy(namespace: string, appPorts: number[]): ProxyInfo {
-  return { id: `sidecar~10.0.0.5~app.${namespace}~${namespace}.svc.cluster.local`, namespace, labels: {}, ips: [], appPorts, userAgent: 'envoy' };
+  return { id: `sidecar~10.0.0.5~app.${namespace}~${namespace}.svc.cluster.local`, namespace, labels: {}, ips: [], appPorts, proxyless: false, userAgent: 'envoy' };
 }
 const PROXIES = [proxy('shop', []), proxy('shop', [8080, 9090]), proxy('data', [5432]), proxy('nowhere', [80])];
 
@@ -87,4 +89,23 @@ t.test('the check finds what is missing', async (t) => {
   t.same(edsNames({ name: 'c', type: 'EDS' }), ['c'], 'an EDS cluster without service_name asks for its own name');
   t.same(edsNames({ name: 'c', type: 'STATIC' }), [], 'other clusters ask for none');
   t.same(rdsNames({ a: [{ rds: { route_config_name: 'r1' } }, { b: { rds: { route_config_name: 'r2' } } }] }), ['r1', 'r2']);
+});
+
+/** Istio config that adds subset clusters, splits, a ServiceEntry and a Sidecar scope: every proxy's set still holds together. */
+const ISTIO_CONFIG = [
+  { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'reviews', namespace: 'shop' }, spec: { host: 'reviews', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } },
+  { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'reviews', namespace: 'shop' }, spec: { hosts: ['reviews'], http: [{ match: [{ headers: { user: { exact: 'x' } } }], route: [{ destination: { host: 'reviews', subset: 'v2' } }] }, { route: [{ destination: { host: 'reviews', subset: 'v1' }, weight: 70 }, { destination: { host: 'reviews', subset: 'v2' }, weight: 30 }] }] } },
+  { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'ext', namespace: 'shop' }, spec: { hosts: ['api.example.com'], ports: [{ number: 443, name: 'tls', protocol: 'TLS' }], resolution: 'DNS' } },
+  { apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'scoped', namespace: 'data' }, spec: { egress: [{ hosts: ['./*'] }] } },
+] as unknown as ConfigObject[];
+
+t.test('Istio-config\'d proxies (sidecars and proxyless) get consistent sets too', async (t) => {
+  for (const [name, services] of Object.entries(REGISTRIES)) {
+    const gen = new ResourceBuilder(O).build({ services }, { configs: ISTIO_CONFIG, options: meshOptions() });
+    t.equal(gen.mode, 'istio');
+    for (const p of [...PROXIES, ...PROXIES.map((x) => ({ ...x, proxyless: true }))]) {
+      const sent = proxyResources(gen, p);
+      t.same(inconsistencies(sent), [], `${name}: ${p.namespace} [${p.appPorts.join(',')}]${p.proxyless ? ' proxyless' : ''}`);
+    }
+  }
 });

@@ -242,9 +242,9 @@ t.test('route configurations assembled from cached virtual hosts equal the stric
 
   // proxies of one namespace with different app ports share the route configurations and the outbound listener
   const gen = new ResourceBuilder(DEFAULT_TRANSLATE_OPTIONS).build({ services });
-  const v1 = gen.view({ namespace: 'shop', appPorts: [8080], labels: {}, ips: [] });
-  const v2 = gen.view({ namespace: 'shop', appPorts: [9090], labels: {}, ips: [] });
-  const v3 = gen.view({ namespace: 'data', appPorts: [8080], labels: {}, ips: [] });
+  const v1 = gen.view({ namespace: 'shop', appPorts: [8080], labels: {}, ips: [], proxyless: false });
+  const v2 = gen.view({ namespace: 'shop', appPorts: [9090], labels: {}, ips: [], proxyless: false });
+  const v3 = gen.view({ namespace: 'data', appPorts: [8080], labels: {}, ips: [], proxyless: false });
   t.equal(v1.route.get('9080'), v2.route.get('9080'));
   t.not(v1.route.get('9080'), v3.route.get('9080'));
   t.equal(v1.listener.get('virtualOutbound'), v3.listener.get('virtualOutbound'));

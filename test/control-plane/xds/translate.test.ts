@@ -109,7 +109,7 @@ t.test('the rules the goldens encode', async (t) => {
 
 t.test('every generated resource decodes strictly with Envoy protos, from its wire bytes', async (t) => {
   const gen = new ResourceBuilder(O).build({ services });
-  const view = gen.view({ namespace: 'shop', appPorts: [8080], labels: {}, ips: [] });
+  const view = gen.view({ namespace: 'shop', appPorts: [8080], labels: {}, ips: [], proxyless: false });
   let n = 0;
   for (const set of [gen.global, view]) {
     for (const [type, map] of Object.entries(set) as Array<[XdsType, Map<string, { name: string; value: Uint8Array }>]>) {
@@ -127,7 +127,7 @@ t.test('every generated resource decodes strictly with Envoy protos, from its wi
 
 t.test('generations reuse unchanged resources by identity', async (t) => {
   const b = new ResourceBuilder(O);
-  const proxy = { namespace: 'shop', appPorts: [], labels: {}, ips: [] };
+  const proxy = { namespace: 'shop', appPorts: [], labels: {}, ips: [], proxyless: false };
   const g1 = b.build({ services });
   const v1 = g1.view(proxy);
   const moved: Service = { ...ratings, ports: [{ ...ratings.ports[0]!, endpoints: [{ address: '10.0.0.9', port: 17070, labels: {} }] }] };

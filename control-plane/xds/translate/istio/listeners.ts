@@ -7,10 +7,10 @@
  * listener `<fqdn>:<port>` per HTTP service port, with only the fault and router filters.
  */
 import { isIP } from 'node:net';
-import type { RouteDestination, TCPRoute, TLSRoute } from '../../config/kinds.js';
-import { virtualServiceFor, type ProxyView } from '../model/proxy-view.js';
-import { isHttpProtocol, isTlsProtocol, type MeshService, type MeshServicePort } from '../model/services.js';
-import type { IndexedVirtualService, MeshSnapshot } from '../model/snapshot.js';
+import type { RouteDestination, TCPRoute, TLSRoute } from '../../../../config/kinds.js';
+import { virtualServiceFor, type ProxyView } from '../../../model/proxy-view.js';
+import { isHttpProtocol, isTlsProtocol, type MeshService, type MeshServicePort } from '../../../model/services.js';
+import type { IndexedVirtualService, MeshSnapshot } from '../../../model/snapshot.js';
 import { resolveDestination } from './destinations.js';
 import {
   ADS,

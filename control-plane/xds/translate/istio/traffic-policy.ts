@@ -3,8 +3,8 @@
  * portLevelSettings for the port, then the subset's policy and the subset's portLevelSettings — each
  * layer replacing loadBalancer, connectionPool, outlierDetection and tls wholesale where it sets them.
  */
-import type { PortTrafficPolicy, Subset, TrafficPolicy } from '../../config/kinds.js';
-import type { EffectiveDestinationRule } from '../model/destination-rules.js';
+import type { PortTrafficPolicy, Subset, TrafficPolicy } from '../../../../config/kinds.js';
+import type { EffectiveDestinationRule } from '../../../model/destination-rules.js';
 
 export type ClusterPolicy = Omit<PortTrafficPolicy, 'port'>;
 

@@ -2,7 +2,7 @@
  * Consistent hashing is split across two resources in Envoy: the cluster gets the ring-hash or
  * maglev lb policy (clusters.ts), the route gets the hash policy that says what to hash (here).
  */
-import type { ConsistentHashLB } from '../../config/kinds.js';
+import type { ConsistentHashLB } from '../../../../config/kinds.js';
 import { duration, type Json } from './envoy.js';
 
 export function hashPolicy(h: ConsistentHashLB | undefined): Json[] | undefined {

@@ -2,10 +2,10 @@
  * One proxy's resources from one mesh snapshot: what a sidecar is sent (LDS/RDS/CDS/EDS) and what a
  * proxyless gRPC client is sent. Pure; the server encodes and caches the result.
  */
-import { proxyView, type ProxyView } from '../model/proxy-view.js';
-import type { MeshProxy } from '../model/proxy.js';
-import { isHttpProtocol } from '../model/services.js';
-import type { MeshSnapshot } from '../model/snapshot.js';
+import { proxyView, type ProxyView } from '../../../model/proxy-view.js';
+import type { MeshProxy } from '../../../model/proxy.js';
+import { isHttpProtocol } from '../../../model/services.js';
+import type { MeshSnapshot } from '../../../model/snapshot.js';
 import { catchAllClusters, serviceClusters, type ClusterOptions } from './clusters.js';
 import type { Json } from './envoy.js';
 import { apiListener, outboundListener } from './listeners.js';

@@ -4,9 +4,9 @@
  * name another port, other source labels or another namespace is left out). Sidecars get the whole
  * feature set; proxyless gRPC clients get only what grpc-js-xds honours (see `proxyless` below).
  */
-import type { HTTPRedirect, HTTPRoute, HTTPRouteDestination } from '../../config/kinds.js';
-import type { ProxyView } from '../model/proxy-view.js';
-import type { IndexedVirtualService, MeshSnapshot } from '../model/snapshot.js';
+import type { HTTPRedirect, HTTPRoute, HTTPRouteDestination } from '../../../../config/kinds.js';
+import type { ProxyView } from '../../../model/proxy-view.js';
+import type { IndexedVirtualService, MeshSnapshot } from '../../../model/snapshot.js';
 import { corsPolicy } from './cors.js';
 import { resolveDestination, type ResolvedDestination } from './destinations.js';
 import { CORS_FILTER, duration, FAULT_FILTER, fractionalPercent, type Json } from './envoy.js';

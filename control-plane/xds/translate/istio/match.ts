@@ -5,9 +5,9 @@
  * withoutHeaders are inverted header matches. Which matches apply to a proxy at all (port,
  * sourceLabels, sourceNamespace, gateways) is decided by `appliesTo`, per proxy.
  */
-import type { HTTPMatchRequest, L4MatchAttributes, StringMatch } from '../../config/kinds.js';
-import type { MeshProxy } from '../model/proxy.js';
-import { labelsMatch } from '../model/selectors.js';
+import type { HTTPMatchRequest, L4MatchAttributes, StringMatch } from '../../../../config/kinds.js';
+import type { MeshProxy } from '../../../model/proxy.js';
+import { labelsMatch } from '../../../model/selectors.js';
 import type { Json } from './envoy.js';
 
 /** StringMatch → envoy.type.matcher.v3.StringMatcher */

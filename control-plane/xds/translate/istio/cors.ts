@@ -3,7 +3,7 @@
  * matchers (the deprecated allowOrigin as exact ones), lists joined with commas, maxAge in whole
  * seconds, the filter enabled at 100 %, non-matching preflights forwarded unless `IGNORE`.
  */
-import type { CorsPolicy } from '../../config/kinds.js';
+import type { CorsPolicy } from '../../../../config/kinds.js';
 import { CORS_POLICY_TYPE, durationSeconds, type Json } from './envoy.js';
 import { stringMatcher } from './match.js';
 

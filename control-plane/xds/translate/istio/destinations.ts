@@ -3,12 +3,12 @@
  * its port (the one written; else the service's only port; else the port being routed), Istio's
  * cluster name, and the consistent-hash setting its DestinationRule gives that cluster.
  */
-import type { ConsistentHashLB, Destination } from '../../config/kinds.js';
-import { destinationRuleFor } from '../model/destination-rules.js';
-import { hostMatches, resolveHost } from '../model/hosts.js';
-import type { ProxyView } from '../model/proxy-view.js';
-import type { MeshService } from '../model/services.js';
-import type { MeshSnapshot } from '../model/snapshot.js';
+import type { ConsistentHashLB, Destination } from '../../../../config/kinds.js';
+import { destinationRuleFor } from '../../../model/destination-rules.js';
+import { hostMatches, resolveHost } from '../../../model/hosts.js';
+import type { ProxyView } from '../../../model/proxy-view.js';
+import type { MeshService } from '../../../model/services.js';
+import type { MeshSnapshot } from '../../../model/snapshot.js';
 import { outboundCluster } from './envoy.js';
 import { clusterPolicy } from './traffic-policy.js';
 

@@ -22,18 +22,6 @@ export const FAULT_FILTER = 'envoy.filters.http.fault';
 export const CORS_FILTER = 'envoy.filters.http.cors';
 export const ROUTER_FILTER = 'envoy.filters.http.router';
 
-/**
- * The Envoy protos these translations reference beyond the ones control-plane/proto/root.ts loads
- * today; the proto root must load them too for the strict checker and the encoder to know the types.
- */
-export const EXTRA_PROTO_FILES = [
-  'envoy/extensions/filters/http/fault/v3/fault.proto',
-  'envoy/extensions/filters/http/cors/v3/cors.proto',
-  'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
-  'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
-  'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
-] as const;
-
 export const ADS = { ads: {}, resource_api_version: 'V3' };
 
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';

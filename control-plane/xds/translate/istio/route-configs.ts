@@ -6,9 +6,9 @@
  * get one per API listener `<fqdn>:<port>`, built from the same routes.
  */
 import { isIP } from 'node:net';
-import { virtualServiceFor } from '../model/proxy-view.js';
-import { isHttpProtocol, type MeshService } from '../model/services.js';
-import type { IndexedVirtualService } from '../model/snapshot.js';
+import { virtualServiceFor } from '../../../model/proxy-view.js';
+import { isHttpProtocol, type MeshService } from '../../../model/services.js';
+import type { IndexedVirtualService } from '../../../model/snapshot.js';
 import { outboundCluster, PASSTHROUGH_CLUSTER, type Json } from './envoy.js';
 import { hashPolicy } from './hash.js';
 import { httpRoutes, type RouteContext } from './http-routes.js';

@@ -4,7 +4,7 @@
  * delay — Istio's behaviour); exponential delays are not supported (Istio drops them too); gRPC abort
  * codes by name.
  */
-import type { HTTPFaultInjection } from '../../config/kinds.js';
+import type { HTTPFaultInjection } from '../../../../config/kinds.js';
 import { duration, FAULT_TYPE, fractionalPercent, type Json } from './envoy.js';
 
 /** gRPC status names (google.rpc.Code) as Istio accepts them in abort.grpcStatus. */

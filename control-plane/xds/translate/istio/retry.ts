@@ -5,7 +5,7 @@
  * the user's attempts, retryOn (numbers in it become retriable status codes), perTryTimeout, backoff.
  * With consistent hashing the previous-hosts predicate is left out: retries must stay on the same host.
  */
-import type { HTTPRetry } from '../../config/kinds.js';
+import type { HTTPRetry } from '../../../../config/kinds.js';
 import { duration, PREVIOUS_HOSTS_TYPE, PREVIOUS_PRIORITIES_TYPE, type Json } from './envoy.js';
 
 const DEFAULT_RETRY_ON = 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes';

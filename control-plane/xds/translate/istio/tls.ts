@@ -4,7 +4,7 @@
  * SNI as given; MUTUAL → the same plus the client certificate. ISTIO_MUTUAL needs the mesh identity
  * (the identity issue): it goes through the `istioMutual` hook, plain text until one is supplied.
  */
-import type { ClientTLSSettings } from '../../config/kinds.js';
+import type { ClientTLSSettings } from '../../../../config/kinds.js';
 import { ADS, UPSTREAM_TLS_TYPE, type Json } from './envoy.js';
 
 export interface IstioMutualRequest {

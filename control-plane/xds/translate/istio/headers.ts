@@ -2,7 +2,7 @@
  * Headers (request/response set, add, remove) → Envoy header edits: `set` overwrites, `add` appends,
  * as Istio maps them. Returned as the fields of a Route or a weighted-cluster entry.
  */
-import type { HeaderOperations, Headers } from '../../config/kinds.js';
+import type { HeaderOperations, Headers } from '../../../../config/kinds.js';
 import type { Json } from './envoy.js';
 
 function toAdd(ops: HeaderOperations | undefined): Json[] {

@@ -6,9 +6,9 @@
  * STRICT_DNS / LOGICAL_DNS for DNS / DNS_ROUND_ROBIN, ORIGINAL_DST for NONE without endpoints and for
  * the PASSTHROUGH load balancer.
  */
-import type { ConnectionPoolSettings, LoadBalancerSettings, OutlierDetection } from '../../config/kinds.js';
-import type { ProxyView } from '../model/proxy-view.js';
-import type { MeshService, MeshServicePort } from '../model/services.js';
+import type { ConnectionPoolSettings, LoadBalancerSettings, OutlierDetection } from '../../../../config/kinds.js';
+import type { ProxyView } from '../../../model/proxy-view.js';
+import type { MeshService, MeshServicePort } from '../../../model/services.js';
 import { ADS, duration, durationSeconds, HTTP_OPTIONS, outboundCluster, PASSTHROUGH_CLUSTER, BLACKHOLE_CLUSTER, T, type Json } from './envoy.js';
 import { loadAssignment, subsetEndpoints } from './endpoints.js';
 import { upstreamTransportSocket, type TlsHooks } from './tls.js';

@@ -4,8 +4,8 @@
  * Endpoint weights are ServiceEntry weights (1 when absent); a locality weighs the sum of its endpoints.
  */
 import { isIP } from 'node:net';
-import type { MeshEndpoint } from '../model/services.js';
-import { labelsMatch } from '../model/selectors.js';
+import type { MeshEndpoint } from '../../../model/services.js';
+import { labelsMatch } from '../../../model/selectors.js';
 import type { Json } from './envoy.js';
 
 const REGION = 'topology.kubernetes.io/region';

@@ -12,6 +12,11 @@ export interface ControlPlaneFlags {
   meshConfig?: string;
   debounceQuiet?: number;
   debounceMax?: number;
+  /** ADS and Istio's CA API over TLS; with --ca-dir (or in a cluster) */
+  securePort?: number;
+  caDir?: string;
+  caJwks?: string;
+  caJwtIssuer?: string;
 }
 
 /** Registers `tandem control-plane`. Actions import their modules lazily. */
@@ -26,6 +31,10 @@ export function register(program: Command): void {
     .option('--mesh-config <file>', "Istio MeshConfig YAML (default: the tandem-mesh ConfigMap in a cluster, Istio's defaults without)")
     .option('--debounce-quiet <ms>', 'push after this much quiet time (default 100)', millis)
     .option('--debounce-max <ms>', 'push at the latest this long after the first change (default 10000)', millis)
+    .option('--secure-port <n>', "with a mesh CA: xDS and Istio's CA API over TLS on this port (0 = any free port)", port)
+    .option('--ca-dir <dir>', "the mesh CA's directory (Istio's plug-in layout, created on first start); in a cluster the CA comes from the Secrets cacerts / tandem-ca")
+    .option('--ca-jwks <file>', 'verify CA API tokens against this JWKS file instead of TokenReview (needs --ca-jwt-issuer)')
+    .option('--ca-jwt-issuer <iss>', 'the issuer CA API tokens must carry (with --ca-jwks)')
     .action(async (flags: ControlPlaneFlags) => {
       await runControlPlane(flags);
     });
@@ -73,15 +82,30 @@ export async function runControlPlane(flags: ControlPlaneFlags, run: RunOptions 
   ]);
   const spec = flags.registry ?? (kubernetesConfigured() ? 'kubernetes' : undefined);
   if (!spec) throw new UserError('control-plane: no Kubernetes configuration found; pass --registry file:PATH');
+  if ((flags.caJwks === undefined) !== (flags.caJwtIssuer === undefined)) throw new UserError('--ca-jwks and --ca-jwt-issuer go together');
   const log = createLogger('tandem-xds');
   const registry = await createRegistry(spec, { log });
   const configSpec = flags.config ?? (kubernetesConfigured() ? 'kubernetes' : undefined);
   const kubeConfig = async (): Promise<import('@kubernetes/client-node').KubeConfig> => (await import('../common/kubeconfig.js')).loadKubeConfig();
   const istio = configSpec || flags.meshConfig ? await openIstioConfig({ spec: configSpec, meshConfigFile: flags.meshConfig, kubeConfig, log }) : undefined;
+  // The mesh CA, when asked for (a CA directory or a secure port): it signs the 15012 certificate.
+  const inCluster = kubernetesConfigured();
+  const ca =
+    flags.caDir !== undefined || flags.securePort !== undefined
+      ? await (await import('../ca/mesh-ca.js')).startMeshCa({
+          ...(inCluster && flags.caDir === undefined ? { kubeConfig: await kubeConfig() } : { dir: flags.caDir ?? '.tandem/ca' }),
+          ...(flags.caJwks !== undefined && flags.caJwtIssuer !== undefined ? { jwks: { file: flags.caJwks, issuer: flags.caJwtIssuer } } : {}),
+          logger: log,
+        })
+      : undefined;
+  // The CA API only where callers can be verified; never an unauthenticated signer.
+  const caApi = ca !== undefined && (flags.caJwks !== undefined || (inCluster && flags.caDir === undefined));
+  if (ca && !caApi) log.warn({}, 'CA API off: no cluster (TokenReview) and no --ca-jwks; the secure port serves ADS only');
   const cp = await startControlPlane({
     host: flags.host,
     port: flags.port,
     registry,
+    ...(ca ? { secure: { port: flags.securePort ?? 15012, credentials: ca.credentials, ...(caApi ? { register: (server: import('@grpc/grpc-js').Server) => ca.registerCertificateService(server) } : {}) } } : {}),
     ...(istio ? { ...(istio.store ? { config: istio.store } : {}), mesh: istio.mesh, ready: istio.synced } : {}),
     log,
     debounce: {
@@ -90,12 +114,13 @@ export async function runControlPlane(flags: ControlPlaneFlags, run: RunOptions 
     },
   });
   const unwatchMesh = istio?.onMesh((m) => cp.setMesh(m));
-  (run.announce ?? ((l: string) => process.stdout.write(l)))(JSON.stringify({ xds: `${flags.host}:${cp.port}`, registry: spec, ...(configSpec ? { config: configSpec } : {}) }) + '\n');
+  (run.announce ?? ((l: string) => process.stdout.write(l)))(JSON.stringify({ xds: `${flags.host}:${cp.port}`, ...(cp.securePort !== undefined ? { secure: `${flags.host}:${cp.securePort}`, caApi } : {}), registry: spec, ...(configSpec ? { config: configSpec } : {}) }) + '\n');
   const shutdown = async (): Promise<void> => {
     log.info({}, 'shutting down');
     unwatchMesh?.();
     await cp.close();
     await istio?.close();
+    await ca?.stop();
     await registry.close();
   };
   await new Promise<void>((resolve, reject) => {

@@ -49,3 +49,49 @@ t.test('kubernetes is the default registry only when configured', async (t) => {
   delete process.env['KUBERNETES_SERVICE_HOST'];
   await t.rejects(runControlPlane({ host: '127.0.0.1', port: 0 }), { name: 'UserError', message: /no Kubernetes configuration found; pass --registry file:PATH/ });
 });
+
+t.test('tandem control-plane --ca-dir D --secure-port 0 --ca-jwks J: the CA API over TLS beside ADS', async (t) => {
+  const { readFile } = await import('node:fs/promises');
+  const { credentials, Metadata } = await import('@grpc/grpc-js');
+  const { certificateServiceClient } = await import('../../ca/proto/service.js');
+  const { jwtIssuer, makeCsr, opensslVerify } = await import('../ca/helpers.js');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tandem-cp-ca-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'services.yaml');
+  await writeFile(file, 'services: []\n');
+  const jwt = await jwtIssuer();
+  const jwks = path.join(dir, 'jwks.json');
+  await writeFile(jwks, JSON.stringify(jwt.jwks));
+  const stop = new AbortController();
+  let announced = '';
+  const gotLine = new Promise<void>((resolve) => {
+    const running = runControlPlane(
+      { host: '127.0.0.1', port: 0, registry: `file:${file}`, securePort: 0, caDir: path.join(dir, 'ca'), caJwks: jwks, caJwtIssuer: jwt.issuer },
+      { signal: stop.signal, announce: (l) => ((announced = l), resolve()) },
+    );
+    t.teardown(async () => {
+      stop.abort();
+      await running;
+    });
+  });
+  await gotLine;
+  const info = JSON.parse(announced) as { xds: string; secure?: string; caApi?: boolean };
+  t.equal(info.caApi, true, 'the CA API is on: callers are verified against the JWKS');
+  const root = await readFile(path.join(dir, 'ca', 'root-cert.pem'), 'utf8');
+  const Ctor = certificateServiceClient();
+  const client = new Ctor(`localhost:${Number(info.secure?.split(':')[1])}`, credentials.createSsl(Buffer.from(root))) as unknown as {
+    CreateCertificate(req: object, md: InstanceType<typeof Metadata>, cb: (err: Error | null, res?: { cert_chain: string[] }) => void): void;
+    close(): void;
+  };
+  t.teardown(() => client.close());
+  const md = new Metadata();
+  md.set('authorization', `Bearer ${await jwt.token({ ns: 'shop', sa: 'web' })}`);
+  const { pem } = await makeCsr({ uris: ['spiffe://cluster.local/ns/shop/sa/web'] });
+  const chain = await new Promise<string[]>((resolve, reject) => client.CreateCertificate({ csr: pem, validity_duration: 600 }, md, (err, res) => (err ? reject(err) : resolve(res?.cert_chain ?? []))));
+  const verified = await opensslVerify(root, chain.slice(0, -1));
+  t.ok(verified.ok, `issued and verified against the mesh root: ${verified.output}`);
+});
+
+t.test('--ca-jwks without --ca-jwt-issuer is a user error', async (t) => {
+  await t.rejects(runControlPlane({ host: '127.0.0.1', port: 0, registry: 'file:/nonexistent', caJwks: '/x' }), { name: 'UserError', message: /go together/ });
+});

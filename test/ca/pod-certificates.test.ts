@@ -3,23 +3,11 @@
 // kube-apiserver runs here. client-node talks to it for real over HTTP (list, watch, read, PUT /status).
 import t, { type Test } from 'tap';
 import { createPublicKey, X509Certificate } from 'node:crypto';
-import { KubeConfig } from '@kubernetes/client-node';
 import { loadAuthority, type Authority } from '../../ca/authority.js';
 import { startPodCertificateSigner } from '../../ca/pod-certificates/signer.js';
-import { EmulatedApiServer } from '../control-plane/k8s-emulator.js';
+import { EmulatedApiServer, emulatorKubeConfig } from '../control-plane/k8s-emulator.js';
 import { opensslVerify, pluginIntermediate, selfSignedAuthority, where } from './helpers.js';
 import { addPcrCollections, kubeletKey, PCRS, pcrFor, seedPod, type KubeletKey } from './pcr-emulation.js';
-
-function kubeConfig(port: number): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'emulated', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'u' }],
-    contexts: [{ name: 'c', cluster: 'emulated', user: 'u' }],
-    currentContext: 'c',
-  });
-  return kc;
-}
 
 async function until(probe: () => boolean, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -33,7 +21,7 @@ async function setup(t: Test, authority: Authority, signers = 1): Promise<{ api:
   const api = new EmulatedApiServer();
   addPcrCollections(api);
   const port = await api.start();
-  const running = Array.from({ length: signers }, () => startPodCertificateSigner({ kubeConfig: kubeConfig(port), authority: () => authority }));
+  const running = Array.from({ length: signers }, () => startPodCertificateSigner({ kubeConfig: emulatorKubeConfig(port), authority: () => authority }));
   await Promise.all(running.map((s) => s.synced));
   t.teardown(async () => {
     await Promise.all(running.map((s) => s.stop()));

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
 
 /**
  * EMULATION of the Kubernetes API server's list and watch, for two collections
@@ -322,4 +323,16 @@ export class EmulatedApiServer {
     c.watchers.add(res);
     res.on('close', () => c.watchers.delete(res));
   }
+}
+
+/** A kubeconfig for the emulator on `port` (plain HTTP, no credentials): what every emulated-apiserver test connects with. */
+export function emulatorKubeConfig(port: number): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'emulated', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+    users: [{ name: 'u' }],
+    contexts: [{ name: 'c', cluster: 'emulated', user: 'u' }],
+    currentContext: 'c',
+  });
+  return kc;
 }

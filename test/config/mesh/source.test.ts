@@ -1,6 +1,5 @@
 // The mesh ConfigMap watcher against the EMULATED apiserver (test/control-plane/k8s-emulator.ts), and
 // the --mesh-config file loader on a real file.
-import { KubeConfig } from '@kubernetes/client-node';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,22 +7,11 @@ import t from 'tap';
 import { UserError } from '../../../common/errors.js';
 import { loadMeshConfigFile, meshFromConfigMap, watchMeshConfigMap } from '../../../config/mesh/source.js';
 import type { MeshConfig } from '../../../config/mesh/mesh-config.js';
-import { EmulatedApiServer } from '../../control-plane/k8s-emulator.js';
+import { EmulatedApiServer, emulatorKubeConfig } from '../../control-plane/k8s-emulator.js';
 import { recordingLogger, until } from '../store/helpers.js';
 
 const CMS = '/api/v1/namespaces/tandem-system/configmaps';
 const cm = (name: string, mesh?: string) => ({ metadata: { name, namespace: 'tandem-system' }, data: mesh === undefined ? {} : { mesh } });
-
-function kubeConfig(port: number): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'emulated', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'u' }],
-    contexts: [{ name: 'c', cluster: 'emulated', user: 'u' }],
-    currentContext: 'c',
-  });
-  return kc;
-}
 
 t.test('meshFromConfigMap: the mesh key, defaults when absent, errors naming the ConfigMap', async (t) => {
   t.equal(meshFromConfigMap(cm('tandem-mesh', 'trustDomain: a.b')).mesh.trustDomain, 'a.b');
@@ -38,7 +26,7 @@ t.test('the ConfigMap watcher: defaults until it exists, updates, invalid keeps 
   t.teardown(() => api.close());
   api.apply(CMS, 'ADDED', cm('other', 'rootNamespace: nope'));
   const log = recordingLogger();
-  const w = watchMeshConfigMap({ kubeConfig: kubeConfig(port), log, retryMs: 20 });
+  const w = watchMeshConfigMap({ kubeConfig: emulatorKubeConfig(port), log, retryMs: 20 });
   t.teardown(() => w.close());
   await w.synced;
   t.equal(w.current().trustDomain, 'cluster.local', 'defaults without the ConfigMap; other ConfigMaps ignored');

@@ -1,11 +1,10 @@
 // The kubernetes source against an EMULATED apiserver (test/control-plane/k8s-emulator.ts: list, watch,
 // 410 after compaction, error statuses, dropped connections, discovery for custom resources): real
 // @kubernetes/client-node informers over real HTTP; only the apiserver is emulated.
-import { KubeConfig } from '@kubernetes/client-node';
 import t, { type Test } from 'tap';
 import { createKubernetesConfigStore, istioCrd, type KubernetesConfigStore } from '../../../config/store/kubernetes.js';
 import type { ConfigChange } from '../../../config/store/types.js';
-import { EmulatedApiServer } from '../../control-plane/k8s-emulator.js';
+import { EmulatedApiServer, emulatorKubeConfig } from '../../control-plane/k8s-emulator.js';
 import { freshMetrics, recordingLogger, rejectedCount, testValidator, until } from './helpers.js';
 
 const CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
@@ -13,17 +12,6 @@ const NAMESPACES = '/api/v1/namespaces';
 const VS = '/apis/networking.istio.io/v1/virtualservices';
 const DR_BETA = '/apis/networking.istio.io/v1beta1/destinationrules';
 const SE = '/apis/networking.istio.io/v1/serviceentries';
-
-function kubeConfig(port: number): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'emulated', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'u' }],
-    contexts: [{ name: 'c', cluster: 'emulated', user: 'u' }],
-    currentContext: 'c',
-  });
-  return kc;
-}
 
 function crd(group: string, kind: string, plural: string, versions: Array<[string, boolean]>, established = 'True') {
   return {
@@ -77,7 +65,7 @@ t.test('CRD informers, invalid objects, a CRD installed later, 410 re-list, a 50
 
   const log = recordingLogger();
   const metrics = freshMetrics();
-  const store = await createKubernetesConfigStore({ kubeConfig: kubeConfig(port), validate: testValidator, log, metrics, retryMs: 20, maxRetryMs: 100 });
+  const store = await createKubernetesConfigStore({ kubeConfig: emulatorKubeConfig(port), validate: testValidator, log, metrics, retryMs: 20, maxRetryMs: 100 });
   t.teardown(() => store.close());
   await store.synced;
   t.ok(store.hasSynced());
@@ -143,7 +131,7 @@ t.test('CRD informers, invalid objects, a CRD installed later, 410 re-list, a 50
 
 t.test('no CRDs installed yet: synced with nothing, then a CRD appears; an unreachable API is retried, never thrown', async (t) => {
   const { api, port } = await emulator(t);
-  const store = await createKubernetesConfigStore({ kubeConfig: kubeConfig(port), validate: testValidator, metrics: freshMetrics(), retryMs: 20 });
+  const store = await createKubernetesConfigStore({ kubeConfig: emulatorKubeConfig(port), validate: testValidator, metrics: freshMetrics(), retryMs: 20 });
   t.teardown(() => store.close());
   await store.synced;
   t.equal(store.snapshot().size, 0);
@@ -162,7 +150,7 @@ t.test('no CRDs installed yet: synced with nothing, then a CRD appears; an unrea
   const deadPort = await dead.start();
   await dead.close();
   const log = recordingLogger();
-  const s2 = await createKubernetesConfigStore({ kubeConfig: kubeConfig(deadPort), validate: testValidator, log, retryMs: 10, maxRetryMs: 40 });
+  const s2 = await createKubernetesConfigStore({ kubeConfig: emulatorKubeConfig(deadPort), validate: testValidator, log, retryMs: 10, maxRetryMs: 40 });
   await until(() => log.entries.filter((e) => e.msg?.includes('retrying')).length >= 3, 'retries against the unreachable API');
   t.notOk(s2.hasSynced(), 'not synced while the API is unreachable');
   const delays = log.entries.filter((e) => e.msg?.includes('retrying')).map((e) => e.obj['retryInMs']);
@@ -180,7 +168,7 @@ t.test('discoverySelectors: only selected namespaces; relabelling adds and remov
   for (const ns of ['shop', 'web', 'ops']) api.apply(VS, 'ADDED', vs('v', ns, [ns]));
 
   const mesh = { discoverySelectors: [{ matchLabels: { mesh: 'on' } }, { matchExpressions: [{ key: 'team', operator: 'In' as const, values: ['web', 'api'] }] }] };
-  const store = await createKubernetesConfigStore({ kubeConfig: kubeConfig(port), validate: testValidator, metrics: freshMetrics(), mesh, retryMs: 20 });
+  const store = await createKubernetesConfigStore({ kubeConfig: emulatorKubeConfig(port), validate: testValidator, metrics: freshMetrics(), mesh, retryMs: 20 });
   t.teardown(() => store.close());
   await store.synced;
   t.same(store.list('VirtualService').map((o) => o.metadata.namespace), ['shop', 'web'], 'OR of the selectors');

@@ -1,10 +1,9 @@
 // The Kubernetes registry against an EMULATED apiserver (see k8s-emulator.ts): real
 // @kubernetes/client-node informers, real HTTP, emulated list/watch semantics.
-import { KubeConfig } from '@kubernetes/client-node';
 import t from 'tap';
 import { createKubernetesRegistry, portProtocol, servicesFromObjects } from '../../../control-plane/registry/kubernetes.js';
 import type { RegistrySnapshot, ServiceRegistry } from '../../../control-plane/registry/types.js';
-import { EmulatedApiServer, SERVICES, SLICES } from '../k8s-emulator.js';
+import { EmulatedApiServer, SERVICES, SLICES, emulatorKubeConfig } from '../k8s-emulator.js';
 
 const svc = (name: string, ns: string, ports: object[], extra: object = {}) => ({ metadata: { name, namespace: ns }, spec: { clusterIP: '10.96.0.10', ports, ...extra } });
 const slice = (name: string, ns: string, service: string, ports: object[], endpoints: object[]) => ({
@@ -64,17 +63,6 @@ t.test('Services + EndpointSlices -> snapshot (hand-checked)', async (t) => {
   }, 'UDP ports, ExternalName services and unready endpoints left out; an address in two slices counted once');
 });
 
-function kubeConfig(port: number): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'emulated', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'u' }],
-    contexts: [{ name: 'c', cluster: 'emulated', user: 'u' }],
-    currentContext: 'c',
-  });
-  return kc;
-}
-
 async function until(probe: () => boolean, timeoutMs = 5000): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
@@ -93,7 +81,7 @@ t.test('informers: list, watch, bookmark resume, 410 re-list, error retry — no
   api.apply(SLICES, 'ADDED', slice('reviews-a', 'shop', 'reviews', [{ name: 'http', port: 9080 }], [{ addresses: ['10.1.0.1'] }]));
   api.apply(SERVICES, 'ADDED', svc('ratings', 'shop', [{ name: 'grpc', port: 7070 }]));
 
-  const reg: ServiceRegistry = await createKubernetesRegistry({ kubeConfig: kubeConfig(port), retryMs: 50 });
+  const reg: ServiceRegistry = await createKubernetesRegistry({ kubeConfig: emulatorKubeConfig(port), retryMs: 50 });
   t.teardown(async () => {
     await reg.close();
     await api.close();
@@ -144,5 +132,5 @@ t.test('an unreachable API server at start is a user error', async (t) => {
   const api = new EmulatedApiServer();
   const port = await api.start();
   await api.close();
-  await t.rejects(createKubernetesRegistry({ kubeConfig: kubeConfig(port) }), { name: 'UserError', message: /kubernetes registry: cannot list Services and EndpointSlices from http:\/\/127\.0\.0\.1/ });
+  await t.rejects(createKubernetesRegistry({ kubeConfig: emulatorKubeConfig(port) }), { name: 'UserError', message: /kubernetes registry: cannot list Services and EndpointSlices from http:\/\/127\.0\.0\.1/ });
 });

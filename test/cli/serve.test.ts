@@ -166,8 +166,12 @@ t.test('SIGTERM under admission load: no admission fails', async (t) => {
   const watcher = (async () => {
     while (routable) {
       const r = await get(s.monitoring, '/readyz').catch(() => ({ status: 0, body: '' }));
-      if (r.status !== 200) routable = false;
-      else await new Promise((res) => setTimeout(res, 50));
+      if (r.status !== 200) {
+        // Endpoints and load balancers notice a failed readiness with a lag; the drain delay
+        // (1.5 s here) exists to cover it, so traffic keeps coming for a while, as in a cluster.
+        await new Promise((res) => setTimeout(res, 300));
+        routable = false;
+      } else await new Promise((res) => setTimeout(res, 50));
     }
   })();
   let ok = 0;

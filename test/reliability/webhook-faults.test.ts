@@ -122,7 +122,12 @@ t.test('tandem webhook: SIGTERM under load answers every admission it accepted, 
   while (outcome.ok < 40) await sleep(10);
   signalled = true;
   hook.child.kill('SIGTERM');
-  const ready = await httpGet(hook.monitoring, '/readyz').catch(() => ({ status: 0, body: 'closed' }));
+  // The signal is delivered asynchronously: poll briefly rather than race one probe against it.
+  let ready = { status: 200, body: '' };
+  for (const until = Date.now() + 2000; Date.now() < until; await sleep(20)) {
+    ready = await httpGet(hook.monitoring, '/readyz').catch(() => ({ status: 0, body: 'closed' }));
+    if (ready.status !== 200) break;
+  }
   await Promise.all(workers);
   const code = await hook.exit;
   t.comment(`${outcome.ok} admissions answered, ${afterSignal} after the signal, ${refused} workers ended by a refused connection`);
@@ -133,7 +138,7 @@ t.test('tandem webhook: SIGTERM under load answers every admission it accepted, 
   // --drain-delay` avoids both (test/cli/serve.test.ts). Marked todo so the gap stays visible.
   t.same(outcome.failures, [], 'no admission that reached the server failed', { todo: 'tandem webhook has no drain delay (see comment)' });
   t.equal(code, 0, 'exits 0');
-  t.ok(ready.status === 503 || ready.status === 0, `readiness turned false at once (${ready.status} ${ready.body.trim()})`);
+  t.ok(ready.status === 503 || ready.status === 0, `readiness turned false within 2 s of the signal (${ready.status} ${ready.body.trim()})`);
 });
 
 t.test('the apiserver unreachable at start: one line naming the server, exit 1 (not a crash)', async (t) => {

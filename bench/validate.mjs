@@ -12,6 +12,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { parseAllDocuments } from 'yaml';
+import { median } from './stats.mjs';
 
 const repo = fileURLToPath(new URL('../', import.meta.url));
 const { crdSchemas } = await import(`${repo}dist/config/validation/crd-schemas.js`);
@@ -90,11 +91,6 @@ for (let r = 0; r < rounds; r++) {
     rates[name].push((perRound * objects.length) / s);
   }
 }
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const base = median(rates['ajv structural']);
 console.log(`${objects.length} sample objects, ${rounds} interleaved rounds of ${perRound} passes, node ${process.version}`);
 for (const [name, xs] of Object.entries(rates)) {

@@ -15,6 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median } from './stats.mjs';
 
 const root = new URL('../', import.meta.url);
 const { values: args } = parseArgs({
@@ -68,7 +69,6 @@ function time(c, vary) {
   return Number(process.hrtime.bigint() - start) / 1000 / iterations;
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 for (const name of Object.keys(builds[0][1])) {
   for (const vary of [false, true]) {
     const samples = new Map(builds.map(([b]) => [b, []]));

@@ -22,6 +22,7 @@
 import { fork } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
+import { median } from './stats.mjs';
 
 const dist = new URL('../dist/control-plane/', import.meta.url);
 const { values: args } = parseArgs({
@@ -307,11 +308,6 @@ else {
       );
     }
   }
-  const median = (xs) => {
-    const s = [...xs].sort((a, b) => a - b);
-    const m = s.length >> 1;
-    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-  };
   const spread = (xs, d) => `${Math.min(...xs).toFixed(d)}-${Math.max(...xs).toFixed(d)}`;
   const mb = (b) => (b / 1024 / 1024).toFixed(1);
   const m = {};

@@ -1,19 +1,9 @@
 import type { Command } from 'commander';
 import { millisecondsArg, portArg } from '../common/cli-options.js';
+import type { AgentFlagValues } from './agent/run.js';
 
-interface AgentFlags {
-  cniBinDir: string;
-  cniNetDir: string;
-  hostCniBinDir: string;
-  hostCniNetDir: string;
-  kubeconfigName: string;
-  tokenFile: string;
-  caFile: string;
-  server?: string;
-  excludeNamespaces: string;
-  podNamespace?: string;
-  pluginLogFile?: string;
-  interval: number;
+/** `run` takes the agent's flags plus what to do on exit. */
+interface AgentFlags extends AgentFlagValues {
   uninstallOnExit: boolean;
 }
 

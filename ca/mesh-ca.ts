@@ -39,6 +39,13 @@ export interface MeshCa {
   serverCertificate: ServerCertificate;
   /** adds istio.v1.auth.IstioCertificateService to the 15012 server; throws without a way to verify tokens */
   registerCertificateService(server: Server): void;
+  /** callers' tokens can be verified (TokenReview in a cluster, or a JWKS): only then is the CA API served */
+  verifiesCallers: boolean;
+  /**
+   * What startControlPlane's `secure` option takes: the 15012 server on `port` with these credentials,
+   * and the CA API registered on it only when callers can be verified (never an unauthenticated signer).
+   */
+  secureServer(port: number): { port: number; credentials: ServerCredentials; register?: (server: Server) => void };
   /** resolves when the controllers (if any) have listed their objects */
   synced: Promise<void>;
   stop(): Promise<void>;
@@ -67,7 +74,12 @@ export async function startMeshCa(opts: MeshCaOptions): Promise<MeshCa> {
   if (opts.jwks) authenticate = await loadJwksAuthenticator(opts.jwks.file, opts.jwks.issuer);
   else if (opts.kubeConfig) authenticate = tokenReviewAuthenticator(opts.kubeConfig);
 
+  if (!authenticate) logger.warn({}, 'CA API off: no cluster (TokenReview) and no --ca-jwks; the secure port serves ADS only');
   const { credentials, certificate } = await secureServerCredentials(authority);
+  const register = (server: Server): void => {
+    if (!authenticate) throw new UserError('the CA API needs a way to verify tokens: run in a cluster (TokenReview) or pass --ca-jwks FILE --ca-jwt-issuer ISS');
+    registerCertificateService(server, { authority: () => authority, authenticate, trustDomain, logger });
+  };
   let signer: PodCertificateSigner | undefined;
   let roots: RootDistribution | undefined;
   if (opts.kubeConfig && opts.controllers !== false) {
@@ -79,10 +91,9 @@ export async function startMeshCa(opts: MeshCaOptions): Promise<MeshCa> {
     source,
     credentials,
     serverCertificate: certificate,
-    registerCertificateService(server) {
-      if (!authenticate) throw new UserError('the CA API needs a way to verify tokens: run in a cluster (TokenReview) or pass --ca-jwks FILE --ca-jwt-issuer ISS');
-      registerCertificateService(server, { authority: () => authority, authenticate, trustDomain, logger });
-    },
+    registerCertificateService: register,
+    verifiesCallers: authenticate !== undefined,
+    secureServer: (port) => ({ port, credentials, ...(authenticate ? { register } : {}) }),
     synced: Promise.all([signer?.synced, roots?.synced]).then(() => undefined),
     async stop() {
       await Promise.all([signer?.stop(), roots?.stop()]);

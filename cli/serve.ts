@@ -181,10 +181,6 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
       logger: log.child({ part: 'ca' }),
     });
     started.push({ close: () => ca.stop() });
-    // Without a cluster and without a JWKS there is no way to verify a caller: the CA API stays off
-    // (never an unauthenticated signer); ADS is still served on the TLS port.
-    const caApi = inCluster || opts.caJwks !== undefined;
-    if (!caApi) log.warn({}, 'CA API off: no cluster (TokenReview) and no --ca-jwks; 15012 serves ADS only');
     const configSpec = opts.istioConfig ?? (inCluster ? 'kubernetes' : `file:${join(stateDir, 'config')}`);
     const istio = await openIstioConfig({ spec: configSpec, meshConfigFile: opts.meshConfig, kubeConfig: clusterConfig, createDir: !opts.istioConfig, log: log.child({ part: 'config' }), metrics });
     started.push(istio);
@@ -197,7 +193,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
       ready: istio.synced,
       log: log.child({ part: 'xds' }),
       metrics,
-      secure: { port: opts.securePort ?? 15012, credentials: ca.credentials, ...(caApi ? { register: (server) => ca.registerCertificateService(server) } : {}) },
+      secure: ca.secureServer(opts.securePort ?? 15012),
     });
     started.push(controlPlane);
     istio.onMesh((m) => controlPlane.setMesh(m));
@@ -212,7 +208,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
     const shown = host === '0.0.0.0' ? '127.0.0.1' : host;
     const banner = [
       `tandem serve: webhook https://${shown}:${webhook.port}/inject, xDS ${shown}:${controlPlane.port} (TLS ${shown}:${controlPlane.securePort}), metrics http://${shown}:${monitoring.port}/metrics`,
-      `  certificates: ${certMode} (${certDir})   mesh CA: ${ca.source === 'dir' ? caDir : ca.source}${caApi ? '' : ' (CA API off)'}   registry: ${registrySpec}   config: ${configSpec}`,
+      `  certificates: ${certMode} (${certDir})   mesh CA: ${ca.source === 'dir' ? caDir : ca.source}${ca.verifiesCallers ? '' : ' (CA API off)'}   registry: ${registrySpec}   config: ${configSpec}`,
       `  try it:  curl --cacert ${join(certDir, 'ca.crt')} -H 'content-type: application/json' --data @test/fixtures/admission-review.json https://localhost:${webhook.port}/inject`,
       `           node bin/tandem inject -f examples/hello.yaml`,
     ].join('\n');

@@ -98,14 +98,11 @@ export async function runControlPlane(flags: ControlPlaneFlags, run: RunOptions 
           logger: log,
         })
       : undefined;
-  // The CA API only where callers can be verified; never an unauthenticated signer.
-  const caApi = ca !== undefined && (flags.caJwks !== undefined || (inCluster && flags.caDir === undefined));
-  if (ca && !caApi) log.warn({}, 'CA API off: no cluster (TokenReview) and no --ca-jwks; the secure port serves ADS only');
   const cp = await startControlPlane({
     host: flags.host,
     port: flags.port,
     registry,
-    ...(ca ? { secure: { port: flags.securePort ?? 15012, credentials: ca.credentials, ...(caApi ? { register: (server: import('@grpc/grpc-js').Server) => ca.registerCertificateService(server) } : {}) } } : {}),
+    ...(ca ? { secure: ca.secureServer(flags.securePort ?? 15012) } : {}),
     ...(istio ? { ...(istio.store ? { config: istio.store } : {}), mesh: istio.mesh, ready: istio.synced } : {}),
     log,
     debounce: {
@@ -114,7 +111,7 @@ export async function runControlPlane(flags: ControlPlaneFlags, run: RunOptions 
     },
   });
   const unwatchMesh = istio?.onMesh((m) => cp.setMesh(m));
-  (run.announce ?? ((l: string) => process.stdout.write(l)))(JSON.stringify({ xds: `${flags.host}:${cp.port}`, ...(cp.securePort !== undefined ? { secure: `${flags.host}:${cp.securePort}`, caApi } : {}), registry: spec, ...(configSpec ? { config: configSpec } : {}) }) + '\n');
+  (run.announce ?? ((l: string) => process.stdout.write(l)))(JSON.stringify({ xds: `${flags.host}:${cp.port}`, ...(cp.securePort !== undefined ? { secure: `${flags.host}:${cp.securePort}`, caApi: ca?.verifiesCallers === true } : {}), registry: spec, ...(configSpec ? { config: configSpec } : {}) }) + '\n');
   const shutdown = async (): Promise<void> => {
     log.info({}, 'shutting down');
     unwatchMesh?.();

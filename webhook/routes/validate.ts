@@ -1,7 +1,7 @@
 import type { Server as HttpsServer } from 'node:https';
 import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Logger } from '../../common/logger.js';
-import { admitConfig } from '../../config/validation/admission.js';
+import type { AdmissionDecision } from '../../config/validation/admission.js';
 import { admissionReviewSchema, type AdmissionResponse, type AdmissionReviewRequest } from '../admission.js';
 import { sendError } from '../replies.js';
 
@@ -15,6 +15,12 @@ export interface ValidateRouteOptions {
  * `admitConfig`, the same code `tandem validate` and the config stores run; this plugin owns only the
  * AdmissionReview envelope: the request's apiVersion and uid echoed, a body it cannot take answered 400.
  */
+// The validator (CRD schemas, the CEL and RE2 libraries) costs ~160 ms to load: loaded on the first
+// /validate request, not at start-up, so `tandem webhook` and the injection path never pay for it.
+let admitConfig: Promise<(request: unknown) => AdmissionDecision> | undefined;
+const loadAdmitConfig = (): Promise<(request: unknown) => AdmissionDecision> =>
+  (admitConfig ??= import('../../config/validation/admission.js').then((m) => m.admitConfig));
+
 export const validateRoutes: FastifyPluginAsync<ValidateRouteOptions> = async (instance, opts) => {
   const app = instance as unknown as FastifyInstance<HttpsServer>;
   const { log } = opts;
@@ -22,7 +28,7 @@ export const validateRoutes: FastifyPluginAsync<ValidateRouteOptions> = async (i
   const handler = async (request: { body: unknown }): Promise<object> => {
     const body = request.body as AdmissionReviewRequest;
     const start = performance.now();
-    const decision = admitConfig(body.request);
+    const decision = (await loadAdmitConfig())(body.request);
     const response: AdmissionResponse = { uid: body.request.uid, allowed: decision.allowed };
     // The apiserver shows status.message to the user who applied the object; 400 as Istio's webhook answers.
     if (!decision.allowed) response.status = { code: 400, message: decision.message ?? 'invalid', status: 'Failure', reason: 'BadRequest' };

@@ -1,29 +1,16 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { conformancePath } from '../../conformance.js';
+import { spawnTandem } from '../../tandem-cli.js';
 
 /** `tandem validate` through the compiled CLI, as users run it (`npm test` compiles first). */
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = join(root, 'bin/tandem');
 const fixture = 'test/config/validation/fixtures/invalid.yaml';
 
-function tandem(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    // tap re-injects its loaders (NODE_OPTIONS) into child processes; `env -i` runs the CLI as users do.
-    const child = spawn('env', ['-i', `PATH=${process.env.PATH ?? ''}`, process.execPath, bin, ...args], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
-}
+const tandem = spawnTandem;
 
 t.before(() => {
   if (!existsSync(join(root, 'dist/config/commands.js'))) throw new Error('dist/ is missing: run `npx tsc -p .` first');

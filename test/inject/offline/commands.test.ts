@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,24 +5,12 @@ import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { podSites, type KubeObject } from '../../../inject/offline/workloads.js';
 import { ISTIO_INJECT } from '../helpers.js';
+import { spawnTandem } from '../../tandem-cli.js';
 
 /** The compiled CLI, as users run it (`npm test` compiles first; for one file run `npx tsc -p .`). */
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = join(root, 'bin/tandem');
 
-function tandem(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    // tap re-injects its loaders (NODE_OPTIONS) into child processes; `env -i` runs the CLI as users do.
-    const child = spawn('env', ['-i', `PATH=${process.env.PATH ?? ''}`, process.execPath, bin, ...args], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
-}
+const tandem = spawnTandem;
 
 t.before(() => {
   if (!existsSync(join(root, 'dist/inject/offline/commands.js'))) throw new Error('dist/ is missing: run `npx tsc -p .` first');

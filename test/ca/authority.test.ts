@@ -11,7 +11,7 @@ import { loadDirCa } from '../../ca/dir-source.js';
 import { loadSecretCa } from '../../ca/secret-source.js';
 import { createCa, issueServingCert, validityFor } from '../../certs/x509.js';
 import { UserError } from '../../common/errors.js';
-import { startEmulator, type Emulator } from '../certs/apiserver-emulator.js';
+import { type Emulator, startTlsEmulator } from '../certs/apiserver-emulator.js';
 import { pluginIntermediate, selfSignedAuthority, where } from './helpers.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -57,24 +57,11 @@ t.test('local directory: created once, then loaded; a broken one is an error, no
 
 let emu: Emulator;
 let emuCa: string;
+let kubeConfig: () => KubeConfig;
 t.before(async () => {
-  const ca = await createCa({ validity: validityFor(1) });
-  const pair = await issueServingCert({ ca, dnsNames: ['localhost'], ips: ['127.0.0.1'], validity: validityFor(1) });
-  emuCa = ca.certPem;
-  emu = await startEmulator({ key: pair.keyPem, cert: pair.certPem });
+  ({ emu, caPem: emuCa, kubeConfig } = await startTlsEmulator());
 });
 t.teardown(() => emu.close());
-
-function kubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'emulated', server: emu.url, caData: b64(emuCa), skipTLSVerify: false }],
-    users: [{ name: 'tandem', token: emu.token }],
-    contexts: [{ name: 'emulated', cluster: 'emulated', user: 'tandem' }],
-    currentContext: 'emulated',
-  });
-  return kc;
-}
 
 t.test('Secret tandem-ca: created once by the first replica; racing replicas adopt one root', async (t) => {
   const ns = 'race-ns';

@@ -13,6 +13,8 @@ import https from 'node:https';
 import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
 import { Ajv, type ValidateFunction } from 'ajv';
+import { KubeConfig } from '@kubernetes/client-node';
+import { createCa, issueServingCert, validityFor } from '../../certs/x509.js';
 import { conformancePath } from '../conformance.js';
 import { validatingWebhookConfigurationSchema } from '../k8s-schemas.js';
 
@@ -191,4 +193,25 @@ export async function startEmulator(tls: { key: string; cert: string }): Promise
       server.close(() => r());
     }),
   };
+}
+
+/**
+ * The emulator over HTTPS with a fresh CA (serving certificate for localhost and 127.0.0.1), and a
+ * kubeconfig that trusts only that CA and carries the emulator's token: what every test needs.
+ */
+export async function startTlsEmulator(): Promise<{ emu: Emulator; caPem: string; kubeConfig(): KubeConfig }> {
+  const ca = await createCa({ validity: validityFor(1) });
+  const pair = await issueServingCert({ ca, dnsNames: ['localhost'], ips: ['127.0.0.1'], validity: validityFor(1) });
+  const emu = await startEmulator({ key: pair.keyPem, cert: pair.certPem });
+  const kubeConfig = (): KubeConfig => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'emulated', server: emu.url, caData: Buffer.from(ca.certPem).toString('base64'), skipTLSVerify: false }],
+      users: [{ name: 'tandem', token: emu.token }],
+      contexts: [{ name: 'emulated', cluster: 'emulated', user: 'tandem' }],
+      currentContext: 'emulated',
+    });
+    return kc;
+  };
+  return { emu, caPem: ca.certPem, kubeConfig };
 }

@@ -14,7 +14,7 @@ import { ensureSecretCerts, patchWebhookCaBundle } from '../../certs/self-manage
 import { startSelfManagedCerts, syncSelfManagedCerts } from '../../certs/sync.js';
 import { createCa, issueServingCert, validityFor } from '../../certs/x509.js';
 import { main } from '../../cli/main.js';
-import { startEmulator, type Emulator } from './apiserver-emulator.js';
+import { type Emulator, startTlsEmulator } from './apiserver-emulator.js';
 
 const exec = promisify(execFile);
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -23,24 +23,11 @@ const unb64 = (s: string): string => Buffer.from(s, 'base64').toString('utf8');
 let emu: Emulator;
 let emuCa: string;
 
+let kubeConfig: () => KubeConfig;
 t.before(async () => {
-  const ca = await createCa({ validity: validityFor(1) });
-  const pair = await issueServingCert({ ca, dnsNames: ['localhost'], ips: ['127.0.0.1'], validity: validityFor(1) });
-  emuCa = ca.certPem;
-  emu = await startEmulator({ key: pair.keyPem, cert: pair.certPem });
+  ({ emu, caPem: emuCa, kubeConfig } = await startTlsEmulator());
 });
 t.teardown(() => emu.close());
-
-function kubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'emulated', server: emu.url, caData: b64(emuCa), skipTLSVerify: false }],
-    users: [{ name: 'tandem', token: emu.token }],
-    contexts: [{ name: 'emulated', cluster: 'emulated', user: 'tandem' }],
-    currentContext: 'emulated',
-  });
-  return kc;
-}
 
 function seedWebhookConfig(name: string): void {
   const webhook = (n: string): Record<string, unknown> => ({

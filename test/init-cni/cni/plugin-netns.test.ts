@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { pluginKubeconfig } from '../../../init-cni/agent/kubeconfig.js';
-import { createCa, issueServingCert, validityFor } from '../../../certs/x509.js';
-import { type Emulator, startEmulator } from '../../certs/apiserver-emulator.js';
+import { type Emulator, startTlsEmulator } from '../../certs/apiserver-emulator.js';
 import { type Json, type Pod, execPlugin, runList } from './runtime.js';
 
 /**
@@ -103,12 +102,9 @@ const cached: Record<string, Json> = {};
 t.before(async () => {
   for (const ns of [NODE, A, B, C]) sh('ip', ['netns', 'add', ns]);
   for (const ns of [NODE, A, B, C]) sh('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
-  const ca = await createCa({ validity: validityFor(1) });
-  const pair = await issueServingCert({ ca, dnsNames: ['localhost'], ips: ['127.0.0.1'], validity: validityFor(1) });
-  emu = await startEmulator({ key: pair.keyPem, cert: pair.certPem });
-  caPem = ca.certPem;
+  ({ emu, caPem } = await startTlsEmulator());
   kubeconfig = join(work, 'tandem-cni.kubeconfig');
-  writeFileSync(kubeconfig, pluginKubeconfig({ server: emu.url, token: emu.token, caPem: ca.certPem }));
+  writeFileSync(kubeconfig, pluginKubeconfig({ server: emu.url, token: emu.token, caPem }));
 });
 
 t.teardown(async () => {

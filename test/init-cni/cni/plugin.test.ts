@@ -6,8 +6,7 @@ import t from 'tap';
 import { pluginKubeconfig } from '../../../init-cni/agent/kubeconfig.js';
 import { getPod, parseKubeconfig } from '../../../init-cni/cni/kube.js';
 import { type ChildResult, type NetnsVerb, type PluginIo, runPlugin } from '../../../init-cni/cni/plugin.js';
-import { createCa, issueServingCert, validityFor } from '../../../certs/x509.js';
-import { type Emulator, startEmulator } from '../../certs/apiserver-emulator.js';
+import { type Emulator, startTlsEmulator } from '../../certs/apiserver-emulator.js';
 
 /**
  * The plugin's logic in-process (runPlugin), with the real apiserver client against the EMULATED
@@ -23,10 +22,7 @@ let kubeconfig: string;
 let caPem: string;
 
 t.before(async () => {
-  const ca = await createCa({ validity: validityFor(1) });
-  const pair = await issueServingCert({ ca, dnsNames: ['localhost'], ips: ['127.0.0.1'], validity: validityFor(1) });
-  emu = await startEmulator({ key: pair.keyPem, cert: pair.certPem });
-  caPem = ca.certPem;
+  ({ emu, caPem } = await startTlsEmulator());
   kubeconfig = join(work, 'kc');
   writeFileSync(kubeconfig, pluginKubeconfig({ server: emu.url, token: emu.token, caPem }));
   emu.seed('pods', {

@@ -1,9 +1,10 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { tandemIptables } from './run-cli.js';
+import { dial, startOrigDstServer } from './traffic.js';
 
 /**
  * Real capture: two network namespaces joined by a veth pair; the rules applied in the "pod"
@@ -25,8 +26,6 @@ const PEER_IP_EXCLUDED = '10.250.1.2';
 const WEBHOOK_FLAGS = ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'];
 const MORE_EXCLUDES = [...WEBHOOK_FLAGS, '-o', '9090', '-x', '10.250.1.0/24'];
 
-const testDir = new URL('./', import.meta.url).pathname;
-const python = ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => existsSync(p)) ?? 'python3';
 const servers: ChildProcess[] = [];
 
 function sh(cmd: string, args: string[]): string {
@@ -37,41 +36,15 @@ function inNs(ns: string, cmd: string[]): string {
   return sh('ip', ['netns', 'exec', ns, ...cmd]);
 }
 
-interface Landing {
-  ns: string;
-  port: number;
-  orig: string;
-}
-
 /**
  * Connects from `ns` (optionally as uid/gid 1337) and reports which listener answered. The client is
  * bash's /dev/tcp: nothing to start, and any uid can run /bin/bash (node or python may live
  * somewhere uid 1337 cannot read).
  */
-function dial(ns: string, host: string, port: number, asProxy = false): Landing | string {
-  const who = asProxy ? ['setpriv', '--reuid', '1337', '--regid', '1337', '--clear-groups'] : [];
-  const r = spawnSync('ip', ['netns', 'exec', ns, ...who, 'timeout', '5', 'bash', '-c', `exec 3<>/dev/tcp/${host}/${port} && cat <&3`], { encoding: 'utf8' });
-  const out = r.stdout.trim();
-  try {
-    return JSON.parse(out) as Landing;
-  } catch {
-    return `exit ${r.status}: ${out} ${r.stderr.trim()}`;
-  }
-}
-
 function startServer(ns: string, name: string, ports: number[]): Promise<void> {
-  const child = spawn('ip', ['netns', 'exec', ns, python, join(testDir, 'origdst.py'), name, ...ports.map(String)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  servers.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('READY')) resolve();
-    });
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('exit', (code) => reject(new Error(`listener ${name} exited ${code}: ${err}`)));
-  });
+  const server = startOrigDstServer(ns, name, ports);
+  servers.push(server.child);
+  return server.ready;
 }
 
 /** iptables-save of the pod namespace, comparable: no comments, no counters, empty tables dropped. */

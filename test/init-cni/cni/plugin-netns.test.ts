@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import t from 'tap';
 import { pluginKubeconfig } from '../../../init-cni/agent/kubeconfig.js';
 import { type Emulator, startTlsEmulator } from '../../certs/apiserver-emulator.js';
 import { type Json, type Pod, execPlugin, runList } from './runtime.js';
+import { dial, startOrigDstServer } from '../traffic.js';
 
 /**
  * The plugin for real: network namespaces for a "node" and its pods; Debian's reference `bridge`
@@ -27,7 +28,6 @@ const C = `tcni-c-${id}`;
 const nsPath = (n: string): string => `/var/run/netns/${n}`;
 const work = mkdtempSync(join(tmpdir(), 'tandem-cni-'));
 const servers: ChildProcess[] = [];
-const testDir = new URL('../', import.meta.url).pathname;
 
 const STATUS = JSON.stringify({ initContainers: ['istio-proxy'], containers: [], volumes: ['istio-envoy'], revision: 'default' });
 
@@ -63,35 +63,10 @@ function addrOf(result: Json | undefined): string {
   return (ips[0]?.address ?? '').split('/')[0] ?? '';
 }
 
-interface Landing {
-  ns: string;
-  port: number;
-  orig: string;
-}
-
-function dial(ns: string, host: string, port: number, asProxy = false): Landing | string {
-  const who = asProxy ? ['setpriv', '--reuid', '1337', '--regid', '1337', '--clear-groups'] : [];
-  const r = spawnSync('ip', ['netns', 'exec', ns, ...who, 'timeout', '5', 'bash', '-c', `exec 3<>/dev/tcp/${host}/${port} && cat <&3`], { encoding: 'utf8' });
-  try {
-    return JSON.parse(r.stdout.trim()) as Landing;
-  } catch {
-    return `exit ${r.status}: ${r.stdout.trim()} ${r.stderr.trim()}`;
-  }
-}
-
 function startServer(ns: string, name: string, ports: number[]): Promise<void> {
-  const child = spawn('ip', ['netns', 'exec', ns, 'python3', join(testDir, 'origdst.py'), name, ...ports.map(String)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  servers.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('READY')) resolve();
-    });
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('exit', (code) => reject(new Error(`listener ${name} exited ${code}: ${err}`)));
-  });
+  const server = startOrigDstServer(ns, name, ports);
+  servers.push(server.child);
+  return server.ready;
 }
 
 let emu: Emulator;

@@ -14,7 +14,7 @@ export function register(program: Command): void {
         import('../common/errors.js'),
       ]);
       if (opts.filename.length === 0) throw new UserError('validate: no input; pass -f FILE (or -f - for stdin)');
-      const { readStdin } = await import('./validation/stdin.js');
+      const { readStdin } = await import('../common/documents.js');
       const report = validateSources(await readSources(opts.filename, readStdin));
       for (const line of [...skippedLines(report), ...warningLines(report)]) process.stderr.write(`tandem: ${line}\n`);
       if (opts.output === 'json') {

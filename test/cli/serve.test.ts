@@ -1,13 +1,13 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { RawAds, URL as TYPE, sidecarNode, waitFor } from '../control-plane/ads-client.js';
 import { applyJsonPatch } from '../webhook/helpers.js';
+import { httpGet as get } from '../reliability/processes.js';
 
 /**
  * `tandem serve` as `npm start` runs it: the compiled CLI in its own process, on embedded
@@ -86,18 +86,6 @@ function admit(s: Serve, uid: string): Promise<Reply> {
     );
     req.on('error', reject);
     req.end(body);
-  });
-}
-
-function get(port: number, path: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on('error', reject);
-    req.end();
   });
 }
 

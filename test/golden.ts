@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, normalize, relative } from 'node:path';
 import type { Test } from 'tap';
 
 /**
@@ -36,4 +36,35 @@ export function checkNoUnusedGoldens(t: Test, dir: string, suffix: string, used:
   const present = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(suffix)) : [];
   const unused = present.filter((f) => !usedSet.has(f));
   t.same(unused, [], `every golden in ${dir} is used by a case`);
+}
+
+/**
+ * Compares the JSON value `actual` with the golden file `path` as data (key order and formatting do
+ * not matter), or writes it there under UPDATE_GOLDENS=1. A missing or unreadable golden fails.
+ */
+export function matchJsonGolden(t: Test, path: string, actual: unknown): void {
+  if (UPDATE_GOLDENS) {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, goldenJson(actual));
+    t.pass(`${path} rewritten (UPDATE_GOLDENS=1): review the diff`);
+    return;
+  }
+  let expected: unknown;
+  try {
+    expected = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    t.fail(`golden ${path} unreadable (${(err as Error).message}); create it with UPDATE_GOLDENS=1 and review it`);
+    return;
+  }
+  t.same(actual, expected, `matches ${relative(process.cwd(), path)}`);
+}
+
+/** Files under `dir` (recursively, as paths relative to `root`) that are not in `used`. */
+export function unusedGoldenFiles(root: string, dir: string, used: Iterable<string>): string[] {
+  const usedSet = new Set([...used].map((u) => normalize(u)));
+  return readdirSync(join(root, dir), { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .map((d) => normalize(relative(root, join(d.parentPath, d.name))))
+    .filter((f) => !usedSet.has(f))
+    .sort();
 }

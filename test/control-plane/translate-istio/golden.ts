@@ -8,6 +8,7 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { UPDATE_GOLDENS } from '../../golden.js';
 import type { ConfigObject } from '../../../config/model.js';
 import { isObject } from '../../../common/objects.js';
 import type { Json } from '../../../control-plane/xds/translate/istio/envoy.js';
@@ -48,7 +49,7 @@ export function golden(name: string, actual: ProxyResources): { expected: unknow
       picked[kind]![n] = found ?? `<no ${kind} resource named ${n}>`;
     }
   }
-  if (process.env['UPDATE_GOLDENS'] === '1') writeFileSync(file, JSON.stringify(picked, null, 2) + '\n');
+  if (UPDATE_GOLDENS) writeFileSync(file, JSON.stringify(picked, null, 2) + '\n');
   return { expected, actual: picked };
 }
 

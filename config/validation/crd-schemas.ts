@@ -1,7 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { CONFIG_KINDS, type ConfigKind } from '../model.js';
 import { isObject } from '../../common/objects.js';
+import committed from './crd-schemas.json' with { type: 'json' };
 
 /**
  * The structural schemas of the Istio CRDs, reduced to what validation reads. The runtime cannot read
@@ -128,17 +127,7 @@ export function renderCrdSchemas(set: CrdSchemaSet): string {
   return JSON.stringify(set, null, 1) + '\n';
 }
 
-let loaded: CrdSchemaSet | undefined;
-
-/** The committed schemas, from the sources (config/validation/) or the build (dist/config/validation/). */
+/** The committed schemas (imported as JSON, so tsc copies them into dist/ beside this module). */
 export function crdSchemas(): CrdSchemaSet {
-  if (loaded) return loaded;
-  for (const rel of ['./crd-schemas.json', '../../../config/validation/crd-schemas.json']) {
-    const file = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(file)) {
-      loaded = JSON.parse(readFileSync(file, 'utf8')) as CrdSchemaSet;
-      return loaded;
-    }
-  }
-  throw new Error('config/validation/crd-schemas.json not found next to the validation module');
+  return committed as unknown as CrdSchemaSet;
 }

@@ -29,7 +29,7 @@ const DEFAULT_PREVIOUS_CA_GRACE_MS = 24 * 3_600_000;
 export const DEFAULT_WEBHOOK_CONFIG_NAME = 'tandem-sidecar-injector';
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'tandem' };
 
-function statusOf(err: unknown): number | undefined {
+export function statusOf(err: unknown): number | undefined {
   return err instanceof ApiException ? err.code : undefined;
 }
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { UserError } from '../common/errors.js';
 import { certFiles, writeCertFiles } from './ensure.js';
-import { ensureSecretCerts, patchWebhookCaBundle, type PatchCaBundleResult, type SecretCertsOptions, type SecretCertsResult } from './self-managed.js';
+import { ensureSecretCerts, patchWebhookCaBundle, statusOf, type PatchCaBundleResult, type SecretCertsOptions, type SecretCertsResult } from './self-managed.js';
 
 export interface SelfManagedSyncOptions extends SecretCertsOptions {
   /** local directory the webhook serves from (and watches) */
@@ -57,7 +57,8 @@ async function patchValidator(opts: SelfManagedSyncOptions, caPem: string): Prom
   try {
     return await patchWebhookCaBundle({ kubeConfig: opts.kubeConfig, kind: 'validating', caPem, ...(opts.validatorConfigName ? { name: opts.validatorConfigName } : {}) });
   } catch (err) {
-    if (err instanceof UserError && /not found$/.test(err.message)) return 'missing';
+    // patchWebhookCaBundle turns the apiserver's 404 into a UserError caused by it
+    if (err instanceof UserError && statusOf(err.cause) === 404) return 'missing';
     throw err;
   }
 }

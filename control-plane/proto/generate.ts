@@ -38,6 +38,11 @@ export const ENTRY_FILES: readonly string[] = [
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
+  // observability (xds/translate/istio/access-log.ts, tracing.ts): file access log, its CEL filter, Zipkin and OpenTelemetry tracers
+  'envoy/extensions/access_loggers/file/v3/file.proto',
+  'envoy/extensions/access_loggers/filters/cel/v3/cel.proto',
+  'envoy/config/trace/v3/zipkin.proto',
+  'envoy/config/trace/v3/opentelemetry.proto',
 ];
 
 export const BUNDLE_FILE = fileURLToPath(new URL('./envoy-protos.json', import.meta.url));

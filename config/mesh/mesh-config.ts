@@ -286,6 +286,11 @@ export function parseMeshConfig(text: string, source: string): ParsedMeshConfig 
         r.warn(key, ISTIO_FIELDS_NOT_HONOURED.has(key) ? 'has no effect in tandem' : 'unknown MeshConfig field, ignored');
     }
   }
+  if (mesh.accessLogEncoding === 'JSON' && mesh.accessLogFormat !== '') {
+    const problem = jsonFormatProblem(mesh.accessLogFormat);
+    // Istio accepts such a config and logs with its default labels; so does tandem, saying so
+    if (problem) r.warn('accessLogFormat', `with accessLogEncoding JSON must be a JSON object of log labels (${problem}); Istio's default JSON labels are used`);
+  }
   const names = new Set(mesh.extensionProviders.map((p) => p.name));
   for (const f of ['tracing', 'metrics', 'accessLogging'] as const) {
     mesh.defaultProviders[f].forEach((n, i) => {
@@ -378,4 +383,15 @@ function mergeProviders(defaults: ExtensionProvider[], given: ExtensionProvider[
   const out = defaults.map((d) => given.find((g) => g.name === d.name) ?? d);
   for (const g of given) if (!defaults.some((d) => d.name === g.name)) out.push(g);
   return out;
+}
+
+/** Why a JSON access-log format is unusable (Envoy's json_format is an object), or undefined. */
+export function jsonFormatProblem(format: string): string | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(format);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return isObject(v) ? undefined : `got ${JSON.stringify(v)}`;
 }

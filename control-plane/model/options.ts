@@ -2,10 +2,24 @@
  * The part of Istio's MeshConfig the mesh snapshot reads. Another module parses MeshConfig itself;
  * this is the small, already-resolved shape it hands over, with Istio's defaults.
  */
-import type { MeshConfig } from '../../config/mesh/mesh-config.js';
+import { defaultMeshConfig, type MeshConfig } from '../../config/mesh/mesh-config.js';
 import type { ExportTo } from './visibility.js';
 
 export type OutboundTrafficMode = 'ALLOW_ANY' | 'REGISTRY_ONLY';
+
+/** The MeshConfig fields access logs and tracing read (xds/translate/istio/access-log.ts, tracing.ts). */
+export type MeshTelemetry = Readonly<Pick<MeshConfig, 'accessLogFile' | 'accessLogEncoding' | 'accessLogFormat' | 'enableTracing' | 'extensionProviders' | 'defaultProviders'>>;
+
+export function meshTelemetry(mc: MeshTelemetry): MeshTelemetry {
+  return Object.freeze({
+    accessLogFile: mc.accessLogFile,
+    accessLogEncoding: mc.accessLogEncoding,
+    accessLogFormat: mc.accessLogFormat,
+    enableTracing: mc.enableTracing,
+    extensionProviders: mc.extensionProviders,
+    defaultProviders: mc.defaultProviders,
+  });
+}
 
 export interface MeshOptions {
   /** Sidecars and DestinationRules here apply mesh-wide (Istio: istio-system) */
@@ -17,6 +31,7 @@ export interface MeshOptions {
   defaultServiceExportTo: ExportTo;
   defaultVirtualServiceExportTo: ExportTo;
   defaultDestinationRuleExportTo: ExportTo;
+  telemetry: MeshTelemetry;
 }
 
 export const DEFAULT_MESH_OPTIONS: MeshOptions = Object.freeze({
@@ -27,6 +42,7 @@ export const DEFAULT_MESH_OPTIONS: MeshOptions = Object.freeze({
   defaultServiceExportTo: Object.freeze(['*']),
   defaultVirtualServiceExportTo: Object.freeze(['*']),
   defaultDestinationRuleExportTo: Object.freeze(['*']),
+  telemetry: meshTelemetry(defaultMeshConfig()),
 });
 
 export function meshOptions(partial: Partial<MeshOptions> = {}): MeshOptions {
@@ -35,7 +51,7 @@ export function meshOptions(partial: Partial<MeshOptions> = {}): MeshOptions {
 
 /** The mesh options of a parsed MeshConfig (config/mesh/): the fields translation reads. */
 export function meshOptionsFromMeshConfig(
-  mc: Pick<MeshConfig, 'rootNamespace' | 'trustDomain' | 'outboundTrafficPolicy' | 'defaultServiceExportTo' | 'defaultVirtualServiceExportTo' | 'defaultDestinationRuleExportTo'>,
+  mc: Pick<MeshConfig, 'rootNamespace' | 'trustDomain' | 'outboundTrafficPolicy' | 'defaultServiceExportTo' | 'defaultVirtualServiceExportTo' | 'defaultDestinationRuleExportTo'> & Partial<MeshTelemetry>,
   clusterDomain = DEFAULT_MESH_OPTIONS.clusterDomain,
 ): MeshOptions {
   return meshOptions({
@@ -46,5 +62,7 @@ export function meshOptionsFromMeshConfig(
     defaultServiceExportTo: Object.freeze([...mc.defaultServiceExportTo]),
     defaultVirtualServiceExportTo: Object.freeze([...mc.defaultVirtualServiceExportTo]),
     defaultDestinationRuleExportTo: Object.freeze([...mc.defaultDestinationRuleExportTo]),
+    // a caller passing only the traffic fields keeps the telemetry defaults
+    telemetry: meshTelemetry({ ...DEFAULT_MESH_OPTIONS.telemetry, ...mc }),
   });
 }

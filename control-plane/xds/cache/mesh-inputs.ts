@@ -15,7 +15,8 @@ export interface IstioInputs {
   options: MeshOptions;
 }
 
-const TRAFFIC_KINDS: ReadonlySet<string> = new Set(['VirtualService', 'DestinationRule', 'ServiceEntry', 'Sidecar']);
+// Telemetry: access logs and tracing in the connection managers (translate/istio/telemetry.ts)
+const TRAFFIC_KINDS: ReadonlySet<string> = new Set(['VirtualService', 'DestinationRule', 'ServiceEntry', 'Sidecar', 'Telemetry']);
 
 export function trafficConfigs(configs: readonly ConfigObject[]): ConfigObject[] {
   return configs.filter((c) => TRAFFIC_KINDS.has(c.kind));
@@ -23,10 +24,13 @@ export function trafficConfigs(configs: readonly ConfigObject[]): ConfigObject[]
 
 /**
  * Istio mode when there is traffic config or a mesh option that changes what a proxy gets
- * without any (REGISTRY_ONLY); otherwise the registry-only resources stay exactly as they are.
+ * without any (REGISTRY_ONLY, access logs, default telemetry providers); otherwise the registry-only resources stay exactly as they are.
  */
 export function istioMode(inputs: IstioInputs): boolean {
-  return trafficConfigs(inputs.configs).length > 0 || inputs.options.outboundTrafficPolicy !== DEFAULT_MESH_OPTIONS.outboundTrafficPolicy;
+  const t = inputs.options.telemetry;
+  // mesh-config access logs and default telemetry providers are only emitted by the Istio translation
+  const telemetry = t.accessLogFile !== '' || t.defaultProviders.accessLogging.length > 0 || t.defaultProviders.tracing.length > 0;
+  return trafficConfigs(inputs.configs).length > 0 || inputs.options.outboundTrafficPolicy !== DEFAULT_MESH_OPTIONS.outboundTrafficPolicy || telemetry;
 }
 
 /** A content digest of everything the mesh snapshot is built from: equal digests, equal translations. */

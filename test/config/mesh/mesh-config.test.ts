@@ -52,7 +52,7 @@ defaultVirtualServiceExportTo: ["*", "shop"]
 defaultDestinationRuleExportTo: ["~"]
 accessLogFile: /dev/stdout
 accessLogEncoding: JSON
-accessLogFormat: "[%START_TIME%] %REQ(:METHOD)%\\n"
+accessLogFormat: '{"start": "[%START_TIME%]", "method": "%REQ(:METHOD)%"}'
 enableTracing: false
 extensionProviders:
 - name: zipkin
@@ -79,7 +79,7 @@ defaultProviders:
     defaultDestinationRuleExportTo: ['~'],
     accessLogFile: '/dev/stdout',
     accessLogEncoding: 'JSON',
-    accessLogFormat: '[%START_TIME%] %REQ(:METHOD)%\n',
+    accessLogFormat: '{"start": "[%START_TIME%]", "method": "%REQ(:METHOD)%"}',
     enableTracing: false,
     extensionProviders: [
       { name: 'prometheus', kind: 'unsupported', type: 'prometheus' },

@@ -14,3 +14,7 @@ export * from './tls.js';
 export * from './clusters.js';
 export * from './listeners.js';
 export * from './translate.js';
+export * from './telemetry.js';
+export * from './access-log.js';
+export * from './tracing.js';
+export * from './telemetry-listener.js';

@@ -5,6 +5,7 @@
  * tcp_proxy); TLS service ports matched on port and SNI (tls routes: sniHosts); unknown destinations
  * to PassthroughCluster, or BlackHoleCluster under REGISTRY_ONLY. Proxyless gRPC clients get one API
  * listener `<fqdn>:<port>` per HTTP service port, with only the fault and router filters.
+ * Access logs and tracing (telemetry-listener.ts) go on every HCM and tcp_proxy of `virtualOutbound`.
  */
 import { isIP } from 'node:net';
 import type { RouteDestination, TCPRoute, TLSRoute } from '../../../../config/kinds.js';
@@ -30,6 +31,7 @@ import {
   type Json,
 } from './envoy.js';
 import { appliesTo } from './match.js';
+import { listenerTelemetry, NO_TELEMETRY, type ListenerTelemetry } from './telemetry-listener.js';
 
 export const OUTBOUND_LISTENER = 'virtualOutbound';
 export const OUTBOUND_PORT = 15001;
@@ -42,14 +44,17 @@ export function httpFilters(proxyless: boolean): Json[] {
   return proxyless ? [fault, router] : [cors, fault, router];
 }
 
-function hcm(statPrefix: string, routeConfigName: string, proxyless: boolean): Json {
-  return {
+function hcm(statPrefix: string, routeConfigName: string, proxyless: boolean, telemetry: ListenerTelemetry = NO_TELEMETRY): Json {
+  const cfg: Json = {
     '@type': HCM_TYPE,
     stat_prefix: statPrefix,
     codec_type: 'AUTO',
     rds: { route_config_name: routeConfigName, config_source: ADS },
     http_filters: httpFilters(proxyless),
   };
+  if (telemetry.accessLog.length > 0) cfg['access_log'] = telemetry.accessLog;
+  if (telemetry.tracing) cfg['tracing'] = telemetry.tracing;
+  return cfg;
 }
 
 /** `10.0.0.0/16` or a bare address → envoy CidrRange */
@@ -58,10 +63,11 @@ export function cidrRange(s: string): Json {
   return { address_prefix: addr, prefix_len: len !== undefined ? Number(len) : isIP(addr) === 6 ? 128 : 32 };
 }
 
-function tcpProxy(statPrefix: string, target: L4Target): Json {
+function tcpProxy(statPrefix: string, target: L4Target, telemetry: ListenerTelemetry): Json {
   const cfg: Json = { '@type': TCP_PROXY_TYPE, stat_prefix: statPrefix };
   if ('cluster' in target) cfg['cluster'] = target.cluster;
   else cfg['weighted_clusters'] = { clusters: target.weighted };
+  if (telemetry.accessLog.length > 0) cfg['access_log'] = telemetry.accessLog;
   return { name: 'envoy.filters.network.tcp_proxy', typed_config: cfg };
 }
 
@@ -69,6 +75,7 @@ interface ChainContext {
   snapshot: MeshSnapshot;
   view: ProxyView;
   taken: Set<string>;
+  telemetry: ListenerTelemetry;
 }
 
 type L4Target = { cluster: string } | { weighted: { name: string; weight: number }[] };
@@ -116,12 +123,12 @@ function tcpChains(ctx: ChainContext, s: MeshService, p: MeshServicePort, out: J
       const ranges = m.destinationSubnets?.length ? m.destinationSubnets : ips;
       if (ranges.length === 0) continue;
       const name = outboundCluster(p.port, undefined, s.hostname);
-      pushChain(ctx, out, name, p.port, 'prefix_ranges', ranges, {}, tcpProxy(name, target));
+      pushChain(ctx, out, name, p.port, 'prefix_ranges', ranges, {}, tcpProxy(name, target, ctx.telemetry));
     }
   }
   if (ips.length === 0) return;
   const cluster = outboundCluster(p.port, undefined, s.hostname);
-  pushChain(ctx, out, cluster, p.port, 'prefix_ranges', ips, {}, tcpProxy(cluster, { cluster }));
+  pushChain(ctx, out, cluster, p.port, 'prefix_ranges', ips, {}, tcpProxy(cluster, { cluster }, ctx.telemetry));
 }
 
 function tlsChains(ctx: ChainContext, s: MeshService, p: MeshServicePort, out: Json[]): void {
@@ -134,18 +141,18 @@ function tlsChains(ctx: ChainContext, s: MeshService, p: MeshServicePort, out: J
       const extra: Json = { transport_protocol: 'tls' };
       if (m.destinationSubnets?.length) extra['prefix_ranges'] = m.destinationSubnets.map(cidrRange);
       const name = outboundCluster(p.port, undefined, s.hostname);
-      pushChain(ctx, out, name, p.port, 'server_names', m.sniHosts ?? [], extra, tcpProxy(name, target));
+      pushChain(ctx, out, name, p.port, 'server_names', m.sniHosts ?? [], extra, tcpProxy(name, target, ctx.telemetry));
     }
   }
   // Without a tls route, TLS to the service's own name goes to the service.
   const cluster = outboundCluster(p.port, undefined, s.hostname);
-  pushChain(ctx, out, cluster, p.port, 'server_names', [s.hostname], { transport_protocol: 'tls' }, tcpProxy(cluster, { cluster }));
+  pushChain(ctx, out, cluster, p.port, 'server_names', [s.hostname], { transport_protocol: 'tls' }, tcpProxy(cluster, { cluster }, ctx.telemetry));
 }
 
 export function outboundListener(snapshot: MeshSnapshot, view: ProxyView): Json {
   const httpPorts = new Set<number>();
   const l4: Json[] = [];
-  const ctx: ChainContext = { snapshot, view, taken: new Set() };
+  const ctx: ChainContext = { snapshot, view, taken: new Set(), telemetry: listenerTelemetry(snapshot, view.proxy, 'CLIENT') };
   let tls = false;
   for (const s of view.services) {
     for (const p of s.ports) {
@@ -161,22 +168,24 @@ export function outboundListener(snapshot: MeshSnapshot, view: ProxyView): Json 
     .map((port) => ({
       name: `0.0.0.0_${port}`,
       filter_chain_match: { destination_port: port },
-      filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm(`outbound_0.0.0.0_${port}`, String(port), false) }],
+      filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm(`outbound_0.0.0.0_${port}`, String(port), false, ctx.telemetry) }],
     }));
   const fallback = view.outboundTrafficPolicy === 'REGISTRY_ONLY' ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER;
   const listenerFilters: Json[] = [{ name: 'envoy.filters.listener.original_dst', typed_config: { '@type': ORIGINAL_DST_TYPE } }];
   if (tls) listenerFilters.push({ name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': TLS_INSPECTOR_TYPE } });
-  return {
+  const listener: Json = {
     name: OUTBOUND_LISTENER,
     address: { socket_address: { address: '0.0.0.0', port_value: OUTBOUND_PORT } },
     traffic_direction: 'OUTBOUND',
     listener_filters: listenerFilters,
     filter_chains: [...httpChains, ...l4],
-    default_filter_chain: { name: fallback, filters: [tcpProxy(fallback, { cluster: fallback })] },
+    default_filter_chain: { name: fallback, filters: [tcpProxy(fallback, { cluster: fallback }, ctx.telemetry)] },
   };
+  if (ctx.telemetry.listenerAccessLog.length > 0) listener['access_log'] = ctx.telemetry.listenerAccessLog;
+  return listener;
 }
 
-/** The API listener a gRPC client asks for when dialing `xds:///<fqdn>:<port>`. */
+/** The API listener a gRPC client asks for when dialing `xds:///<fqdn>:<port>` (no access logs or tracing: grpc-js-xds ignores them). */
 export function apiListener(s: MeshService, port: number): Json {
   const name = `${s.hostname}:${port}`;
   return { name, api_listener: { api_listener: hcm(name, name, true) } };

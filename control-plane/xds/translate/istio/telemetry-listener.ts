@@ -25,33 +25,43 @@ export interface ListenerTelemetry {
 
 export const NO_TELEMETRY: ListenerTelemetry = Object.freeze({ accessLog: [], listenerAccessLog: [], tracing: undefined });
 
-interface Log {
+export interface ProviderAccessLog {
+  provider: string;
   log: Json;
   filter: Json | undefined;
 }
 
-/** Access logs before the listener's own filter is added: Istio's order is by provider name. */
-function accessLogs(snapshot: MeshSnapshot, specs: ReturnType<typeof applicableTelemetries>, mode: WorkloadMode): Log[] {
+/**
+ * The access logs of a proxy in one mode, in Istio's order (by provider name): undefined when no
+ * Telemetry and no default provider speaks, so that the mesh config's `accessLogFile` decides.
+ * Unknown names and providers that do not write access logs (tracers, unsupported types) log
+ * nothing, as in Istio.
+ */
+export function telemetryAccessLogs(snapshot: MeshSnapshot, proxy: MeshProxy, mode: WorkloadMode): ProviderAccessLog[] | undefined {
   const mesh = snapshot.options.telemetry;
-  const decisions = accessLoggingDecisions(specs, mesh, mode);
-  if (!decisions) return mesh.accessLogFile ? [{ log: meshConfigAccessLog(mesh.accessLogFile, mesh), filter: undefined }] : [];
-  const logs: { name: string; log: Log }[] = [];
+  const decisions = accessLoggingDecisions(applicableTelemetries(snapshot, proxy), mesh, mode);
+  if (!decisions) return undefined;
+  const logs: ProviderAccessLog[] = [];
   for (const d of decisions) {
     const p = findProvider(mesh, d.provider);
-    // unknown names and providers that do not write access logs (tracers, unsupported types) log nothing, as in Istio
     if (d.disabled || !p || p.kind !== 'envoyFileAccessLog') continue;
-    logs.push({ name: p.name, log: { log: providerAccessLog(p, mesh), filter: d.filter ? celFilter(d.filter) : undefined } });
+    logs.push({ provider: p.name, log: providerAccessLog(p, mesh), filter: d.filter ? celFilter(d.filter) : undefined });
   }
-  logs.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return logs.map((l) => l.log);
+  return logs.sort((a, b) => (a.provider < b.provider ? -1 : a.provider > b.provider ? 1 : 0));
+}
+
+function accessLogs(snapshot: MeshSnapshot, proxy: MeshProxy, mode: WorkloadMode): ProviderAccessLog[] {
+  const mesh = snapshot.options.telemetry;
+  const logs = telemetryAccessLogs(snapshot, proxy, mode);
+  if (logs) return logs;
+  return mesh.accessLogFile ? [{ provider: '', log: meshConfigAccessLog(mesh.accessLogFile, mesh), filter: undefined }] : [];
 }
 
 export function listenerTelemetry(snapshot: MeshSnapshot, proxy: MeshProxy, mode: WorkloadMode): ListenerTelemetry {
-  const specs = applicableTelemetries(snapshot, proxy);
-  const logs = accessLogs(snapshot, specs, mode);
+  const logs = accessLogs(snapshot, proxy, mode);
   return {
     accessLog: logs.map((l) => withFilters(l.log, l.filter ? [l.filter] : [])),
     listenerAccessLog: logs.map((l) => withFilters(l.log, l.filter ? [NO_ROUTE_FILTER, l.filter] : [NO_ROUTE_FILTER])),
-    tracing: hcmTracing(snapshot, proxy, tracingDecision(specs, snapshot.options.telemetry, mode)),
+    tracing: hcmTracing(snapshot, proxy, tracingDecision(applicableTelemetries(snapshot, proxy), snapshot.options.telemetry, mode)),
   };
 }

@@ -1,3 +1,4 @@
+import { parse as parseCel } from '@bufbuild/cel';
 import { Problems, arr, checkSelector, num, obj, str, type Json } from './common.js';
 
 /** Istio's Telemetry rules (pkg/config/validation: validateTelemetry). */
@@ -20,7 +21,18 @@ export function validateTelemetry(spec: Json): Problems {
     const pct = num(tracing.randomSamplingPercentage) ?? num(obj(tracing.randomSamplingPercentage)?.value);
     if (pct !== undefined && (pct < 0 || pct > 100)) p.add(`${at}.randomSamplingPercentage`, `randomSamplingPercentage must be in range [0.0, 100.0], got ${pct}`);
   });
-  arr(spec.accessLogging).forEach((a, i) => checkProviders(p, `spec.accessLogging[${i}].providers`, obj(a)?.providers));
+  arr(spec.accessLogging).forEach((a, i) => {
+    checkProviders(p, `spec.accessLogging[${i}].providers`, obj(a)?.providers);
+    // Istio parses the filter (it reaches Envoy's CEL access-log filter, which would NACK the listener)
+    const expr = str(obj(obj(a)?.filter)?.expression);
+    if (expr !== undefined) {
+      try {
+        parseCel(expr);
+      } catch (err) {
+        p.add(`spec.accessLogging[${i}].filter.expression`, `must be a valid CEL expression: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+  });
   arr(spec.metrics).forEach((m, i) => checkProviders(p, `spec.metrics[${i}].providers`, obj(m)?.providers));
   return p;
 }

@@ -159,3 +159,12 @@ spec: {${selector}tracing: ${yaml}}
   );
   t.same(decide([tel('istio-system', '[{providers: [{name: nowhere}]}]')], 'CLIENT'), { provider: undefined, disabled: true, pct: undefined, tags: undefined }, 'an unknown provider disables tracing');
 });
+
+t.test('filter.expression must parse as CEL (Istio\'s TestValidateTelemetryFilter vectors)', async (t) => {
+  const withFilter = (expression: string): ConfigObject =>
+    ({ apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', metadata: { name: 'f', namespace: 'default' }, spec: { accessLogging: [{ providers: [{ name: 'envoy' }], filter: { expression } }] } }) as unknown as ConfigObject;
+  for (const ok of ['response.code >= 400', "connection.mtls && request.url_path.contains('v1beta3')", 'response.code']) t.same(validateConfig(withFilter(ok)).problems, [], `valid: ${ok}`);
+  const problems = validateConfig(withFilter(')++++')).problems.map((p) => `${p.path}: ${p.message}`);
+  t.equal(problems.length, 1, 'invalid: )++++');
+  t.match(problems[0], /^spec\.accessLogging\[0\]\.filter\.expression: must be a valid CEL expression: /, 'named by its field');
+});

@@ -38,6 +38,10 @@ export const ENTRY_FILES: readonly string[] = [
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
+  // AuthorizationPolicy (xds/translate/istio/authz/): RBAC as an HTTP filter and as a network filter
+  'envoy/extensions/filters/http/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/network/rbac/v3/rbac.proto',
+  'envoy/config/rbac/v3/rbac.proto',
 ];
 
 export const BUNDLE_FILE = fileURLToPath(new URL('./envoy-protos.json', import.meta.url));

@@ -42,6 +42,8 @@ export const ENTRY_FILES: readonly string[] = [
   'envoy/extensions/filters/http/rbac/v3/rbac.proto',
   'envoy/extensions/filters/network/rbac/v3/rbac.proto',
   'envoy/config/rbac/v3/rbac.proto',
+  // AuthorizationPolicy paths with `{*}` / `{**}` templates (RBAC's uri_template permission)
+  'envoy/extensions/path/match/uri_template/v3/uri_template_match.proto',
 ];
 
 export const BUNDLE_FILE = fileURLToPath(new URL('./envoy-protos.json', import.meta.url));

@@ -8,49 +8,19 @@
  */
 import t from 'tap';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { parse, parseAllDocuments, stringify } from 'yaml';
-import { isObject } from '../../../common/objects.js';
-import type { ConfigObject } from '../../../config/model.js';
-import { validateConfig } from '../../../config/validation/validate.js';
+import { parse, stringify } from 'yaml';
 import type { AuthorizationWorkload } from '../../../control-plane/model/authorization-policies.js';
 import { meshOptions, type MeshOptions } from '../../../control-plane/model/options.js';
 import { buildMeshSnapshot } from '../../../control-plane/model/snapshot.js';
-import { checkProtoJson } from '../../../control-plane/proto/json.js';
 import { authorization, type AuthorizationOptions } from '../../../control-plane/xds/translate/istio/authz/index.js';
 import { checkNoUnusedGoldens, UPDATE_GOLDENS } from '../../golden.js';
+import { AUTHZ_TESTDATA, filterIssues, readPolicies, type Mode } from './authz-helpers.js';
 
-export const AUTHZ_TESTDATA = fileURLToPath(new URL('./authz-testdata/', import.meta.url));
-
-const HTTP_FILTER = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter';
-const NETWORK_FILTER = 'envoy.config.listener.v3.Filter';
-
-type Mode = 'http' | 'tcp' | 'proxyless';
 const MODES: Record<Mode, Omit<AuthorizationOptions, 'port'>> = {
   http: { protocol: 'http', proxyless: false },
   tcp: { protocol: 'tcp', proxyless: false },
   proxyless: { protocol: 'http', proxyless: true },
 };
-
-export function readPolicies(name: string): ConfigObject[] {
-  const file = `${AUTHZ_TESTDATA}${name}.yaml`;
-  const out: ConfigObject[] = [];
-  parseAllDocuments(readFileSync(file, 'utf8')).forEach((doc, i) => {
-    if (doc.errors.length > 0) throw new Error(`${file} document ${i}: ${doc.errors[0]!.message}`);
-    const j: unknown = doc.toJSON();
-    if (!isObject(j)) return;
-    const v = validateConfig(j);
-    if (v.problems.length > 0) throw new Error(`${file} document ${i} is not valid Istio config: ${JSON.stringify(v.problems)}`);
-    out.push(j as unknown as ConfigObject);
-  });
-  return out;
-}
-
-/** The strict checker's issues for each filter of a mode. */
-export function filterIssues(mode: Mode, filters: readonly unknown[]): string[] {
-  const type = mode === 'tcp' ? NETWORK_FILTER : HTTP_FILTER;
-  return filters.flatMap((f, i) => checkProtoJson(type, f).map((x) => `filter ${i}: ${x.path}: ${x.message}`));
-}
 
 interface Case {
   name: string;

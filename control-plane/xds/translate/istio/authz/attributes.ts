@@ -6,7 +6,7 @@
  *
  * A value that cannot be expressed throws `Unsupported`: HTTP-only attributes on a TCP chain, and
  * what proxyless gRPC's RBAC cannot evaluate (gRFC A41 as @grpc/grpc-js-xds implements it: SNI is
- * compared with '' and URI templates match nothing). The caller decides what that means per action.
+ * compared with '', URI templates match nothing, addresses: see PROXYLESS_ADDRESSES). The caller decides what that means per action.
  */
 import type { Json } from '../envoy.js';
 import { cidrRange, headerMatcher, hostMatcher, orValueMatcher, quoteMeta, regexMatcher, stringMatcher } from './matchers.js';
@@ -44,7 +44,16 @@ function notForProxyless(key: string, ctx: AttributeContext, why: string): void 
   if (ctx.proxyless) throw new Unsupported(`"${key}" is not supported by proxyless gRPC (${why})`);
 }
 
-function cidr(key: string, value: string): Json {
+/**
+ * grpc-js-xds (1.14) sees an IPv4 peer of an XdsServer as an IPv4-mapped IPv6 address
+ * (`::ffff:127.0.0.1`, observed in authz-e2e.test.ts): an IPv4 CIDR never matches it, and an IPv6
+ * CIDR makes its address parser throw. So no address test is sent to proxyless servers: an ALLOW
+ * rule with one is dropped, a DENY ignores it (refuses more, never less).
+ */
+const PROXYLESS_ADDRESSES = 'grpc-js-xds sees IPv4 peers as IPv4-mapped IPv6 addresses, which no CIDR matches';
+
+function cidr(key: string, value: string, ctx: AttributeContext): Json {
+  notForProxyless(key, ctx, PROXYLESS_ADDRESSES);
   const range = cidrRange(value);
   if (!range) throw new Unsupported(`"${key}": invalid IP address or CIDR "${value}"`);
   return range;
@@ -152,7 +161,7 @@ function envoyFilterMetadata(key: string, values: readonly string[], ctx: Attrib
 }
 
 export const ATTRIBUTES = {
-  'destination.ip': { side: 'permission', each: (k, v) => ({ destination_ip: cidr(k, v) }) },
+  'destination.ip': { side: 'permission', each: (k, v, ctx) => ({ destination_ip: cidr(k, v, ctx) }) },
   'destination.port': {
     side: 'permission',
     each: (k, v) => {
@@ -169,8 +178,8 @@ export const ATTRIBUTES = {
     },
   },
   'experimental.envoy.filters': { side: 'permission', all: envoyFilterMetadata },
-  'source.ip': { side: 'principal', each: (k, v) => ({ direct_remote_ip: cidr(k, v) }) },
-  'remote.ip': { side: 'principal', each: (k, v) => ({ remote_ip: cidr(k, v) }) },
+  'source.ip': { side: 'principal', each: (k, v, ctx) => ({ direct_remote_ip: cidr(k, v, ctx) }) },
+  'remote.ip': { side: 'principal', each: (k, v, ctx) => ({ remote_ip: cidr(k, v, ctx) }) },
   'source.namespace': { side: 'principal', each: (_k, v) => authenticated(regexMatcher(`.*/ns/${regexNamespace(v)}/.*`)) },
   'source.serviceAccount': { side: 'principal', each: (_k, v, ctx) => authenticated(regexMatcher(serviceAccountRegex(ctx.policyNamespace, v))) },
   'source.principal': { side: 'principal', each: (_k, v) => authenticated(stringMatcher(v, SPIFFE)) },

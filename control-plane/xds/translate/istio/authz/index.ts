@@ -11,8 +11,8 @@
  * refuses action LOG), no dry-run policies (it reads only `rules` and refuses an RBAC without them),
  * filter names unique within the HCM (Istio's proxyless names: `envoy.filters.http.rbac.DENY`,
  * `envoy.filters.http.rbac`), and the attributes it cannot evaluate (SNI, Envoy filter metadata, URI
- * templates) treated as an HTTP-only field on TCP is: an ALLOW rule using them is dropped, a DENY
- * rule ignores them. Unlike Istio's proxyless generator, an ALLOW policy with no rules still denies.
+ * templates, addresses: attributes.ts) treated as an HTTP-only field on TCP is: an ALLOW rule using
+ * them is dropped, a DENY rule ignores them. Unlike Istio's proxyless generator, an ALLOW policy with no rules still denies.
  */
 import type { Logger } from '../../../../../common/logger.js';
 import { selectAuthorizationPolicies, type AuthorizationWorkload } from '../../../../model/authorization-policies.js';

@@ -43,6 +43,12 @@ export const ENTRY_FILES: readonly string[] = [
   'envoy/extensions/access_loggers/filters/cel/v3/cel.proto',
   'envoy/config/trace/v3/zipkin.proto',
   'envoy/config/trace/v3/opentelemetry.proto',
+  // AuthorizationPolicy (xds/translate/istio/authz/): RBAC as an HTTP filter and as a network filter
+  'envoy/extensions/filters/http/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/network/rbac/v3/rbac.proto',
+  'envoy/config/rbac/v3/rbac.proto',
+  // AuthorizationPolicy paths with `{*}` / `{**}` templates (RBAC's uri_template permission)
+  'envoy/extensions/path/match/uri_template/v3/uri_template_match.proto',
 ];
 
 export const BUNDLE_FILE = fileURLToPath(new URL('./envoy-protos.json', import.meta.url));

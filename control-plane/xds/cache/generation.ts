@@ -32,8 +32,9 @@ interface GeneratorState {
   readonly built: Parts;
   /** the parts built for the previous registry view, for identity reuse; dropped at the next build */
   previous: Parts | undefined;
-  /** mesh generators: the snapshot the parts are built from */
+  /** mesh generators: the snapshot the parts are built from, and the digest of its registry */
   readonly mesh?: MeshSnapshot;
+  readonly registryDigest?: string;
   /**
    * Targeted re-translation: whether a previous part is still exactly right for this proxy input
    * (only config objects changed since `previous` was built, and none of them touches this proxy's
@@ -118,8 +119,6 @@ export class ResourceBuilder {
   private current: Generation | undefined;
   private readonly states = new Map<ProxyGenerator, GeneratorState>();
   private readonly vhosts = new VirtualHostCache();
-  /** the registry digest of the last istio-mode build ('' otherwise) */
-  private registryDigest = '';
 
   constructor(private readonly options: TranslateOptions) {}
 
@@ -156,8 +155,8 @@ export class ResourceBuilder {
     const mesh = mode === 'istio' && istio ? meshSnapshotOf(snapshot, istio, this.options) : undefined;
     const registryDigest = mesh ? registryKey(snapshot.services) : '';
     const meshKey = mesh && istio ? meshInputsKey(registryDigest, istio) : '';
-    const carry = mesh ? this.carryRule(prev?.mesh, mesh, registryDigest) : undefined;
-    this.registryDigest = registryDigest;
+    // one carry rule per previous snapshot (the mesh generators' states are replaced together)
+    const rules = new Map<MeshSnapshot, ReturnType<ResourceBuilder['carryRule']>>();
     const changed: ProxyGenerator[] = [];
     for (const g of generatorsIn(mode)) {
       const st = this.states.get(g);
@@ -169,9 +168,14 @@ export class ResourceBuilder {
       }
       const next: GeneratorState = { key, services, built: memo(), previous: st?.built };
       if (g.mesh && mesh) {
-        Object.assign(next, { mesh });
-        // carried parts must come from the snapshot the change list starts at
-        if (carry && st?.mesh === prev?.mesh) Object.assign(next, { carry: (p: ProxyInputs) => carry(PART_OF_TYPE[g.type], p) });
+        Object.assign(next, { mesh, registryDigest });
+        // the previous parts were built from st.mesh: the change list starts there, and the registry must be the same
+        const before = st?.mesh;
+        if (before && st.registryDigest === registryDigest) {
+          if (!rules.has(before)) rules.set(before, this.carryRule(before, mesh));
+          const carry = rules.get(before);
+          if (carry) Object.assign(next, { carry: (p: ProxyInputs) => carry(PART_OF_TYPE[g.type], p) });
+        }
       }
       this.states.set(g, next);
       changed.push(g);
@@ -186,13 +190,13 @@ export class ResourceBuilder {
   }
 
   /**
-   * Targeted re-translation. When only Istio config changed since the last build (same registry,
+   * Targeted re-translation. When only Istio config changed since the parts were built (same registry,
    * same mesh options, both in istio mode), a part of the previous generation is carried over for a
    * proxy input unless one of the changed objects touches that part of that proxy's view
    * (model/depends-on.ts changeImpact); anything else re-translates everything.
    */
-  private carryRule(before: MeshSnapshot | undefined, after: MeshSnapshot, registryDigest: string): ((part: ViewPart, proxy: ProxyInputs) => boolean) | undefined {
-    if (!before || registryDigest !== this.registryDigest || !isDeepStrictEqual(before.options, after.options)) return undefined;
+  private carryRule(before: MeshSnapshot, after: MeshSnapshot): ((part: ViewPart, proxy: ProxyInputs) => boolean) | undefined {
+    if (!isDeepStrictEqual(before.options, after.options)) return undefined;
     const impact = changeImpact({ before, after }, configChanges(before.configs, after.configs));
     // the four generators of one proxy ask in turn: judge each proxy (namespace, labels) once
     const judged = memo<string, ReadonlySet<ViewPart>>();

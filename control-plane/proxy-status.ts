@@ -16,12 +16,14 @@ const COLUMNS: ReadonlyArray<[string, XdsType]> = [
 ];
 
 export function typeState(s: TypeStatus | undefined): string {
-  if (!s || s.sentVersion === '' || s.sentNonce === '') return 'NOT SENT';
-  if (s.sentNonce !== undefined) {
-    // nonces name responses exactly (a version can be sent twice, e.g. partial EDS and RDS pushes)
+  if (s?.sentNonce !== undefined) {
+    // nonces name responses exactly (a version can be sent twice, e.g. partial EDS and RDS pushes;
+    // after a NACK the state-of-the-world stream reports the version the proxy kept)
+    if (s.sentNonce === '') return 'NOT SENT';
     if (s.nackedNonce === s.sentNonce) return 'NACKED';
     return s.ackedNonce === s.sentNonce ? 'SYNCED' : 'STALE';
   }
+  if (!s || s.sentVersion === '') return 'NOT SENT';
   if (s.lastError !== undefined && s.ackedVersion !== s.sentVersion) return 'NACKED';
   return s.ackedVersion === s.sentVersion ? 'SYNCED' : 'STALE';
 }

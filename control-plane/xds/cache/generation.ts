@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { LRUCache } from 'lru-cache';
 import { encodeProtoJson } from '../../proto/json.js';
 import type { RegistrySnapshot, Service } from '../../registry/types.js';
@@ -6,7 +7,9 @@ import { MESSAGE_TYPES, resourceName, type Json, type TranslateOptions, type Xds
 import { MESH_RESOURCES, PROXY_GENERATORS, SERVICE_PORT_GENERATORS, type GeneratorMode, type ProxyGenerator, type ProxyInput } from '../translate/generators.js';
 import { generatorsIn, generatorsOf, inputKey, projectProxy, registryKey, viewKey, type ProxyInputs } from './keys.js';
 import type { MeshSnapshot } from '../../model/snapshot.js';
-import { istioMode, meshInputsKey, meshSnapshotOf, type IstioInputs } from './mesh-inputs.js';
+import { changeImpact, type ViewPart } from '../../model/depends-on.js';
+import type { MeshProxy } from '../../model/proxy.js';
+import { configChanges, istioMode, meshInputsKey, meshSnapshotOf, type IstioInputs } from './mesh-inputs.js';
 import { memo } from '../../memo.js';
 import { emptySet, makeResource, resourceOfBytes, sameMembers, type Resource, type ResourceSet } from './resource.js';
 import { encodeRouteConfig, VirtualHostCache } from './vhosts.js';
@@ -29,10 +32,28 @@ interface GeneratorState {
   readonly built: Parts;
   /** the parts built for the previous registry view, for identity reuse; dropped at the next build */
   previous: Parts | undefined;
+  /** mesh generators: the snapshot the parts are built from, and the digest of its registry */
+  readonly mesh?: MeshSnapshot;
+  readonly registryDigest?: string;
+  /**
+   * Targeted re-translation: whether a previous part is still exactly right for this proxy input
+   * (only config objects changed since `previous` was built, and none of them touches this proxy's
+   * part: model/depends-on.ts). Absent: every part is translated afresh.
+   */
+  readonly carry?: (proxy: ProxyInputs) => boolean;
 }
+
+/** How many per-proxy parts a generation translated, and how many it carried over unchanged from the previous one. */
+export interface PartCounts {
+  translated: number;
+  carried: number;
+}
+
+const PART_OF_TYPE: Readonly<Record<XdsType, ViewPart>> = { cluster: 'clusters', endpoint: 'endpoints', listener: 'listeners', route: 'routes' };
 
 export class Generation {
   private readonly views = memo<string, ResourceSet>();
+  readonly counts: PartCounts = { translated: 0, carried: 0 };
 
   constructor(
     readonly version: string,
@@ -57,6 +78,12 @@ export class Generation {
     const hit = st.built.get(key);
     if (hit) return hit;
     const prev = st.previous?.get(key);
+    if (prev && st.carry?.(projected)) {
+      st.built.set(key, prev);
+      this.counts.carried += 1;
+      return prev;
+    }
+    this.counts.translated += 1;
     let out = new Map<string, Resource>();
     for (const json of g.generate(projected, st.services, this.options, this.mesh)) {
       const name = resourceName(g.type, json);
@@ -126,7 +153,10 @@ export class ResourceBuilder {
     if (mode === 'plain') this.memo = nextMemo;
 
     const mesh = mode === 'istio' && istio ? meshSnapshotOf(snapshot, istio, this.options) : undefined;
-    const meshKey = mesh && istio ? meshInputsKey(snapshot, istio) : '';
+    const registryDigest = mesh ? registryKey(snapshot.services) : '';
+    const meshKey = mesh && istio ? meshInputsKey(registryDigest, istio) : '';
+    // one carry rule per previous snapshot (the mesh generators' states are replaced together)
+    const rules = new Map<MeshSnapshot, ReturnType<ResourceBuilder['carryRule']>>();
     const changed: ProxyGenerator[] = [];
     for (const g of generatorsIn(mode)) {
       const st = this.states.get(g);
@@ -136,7 +166,18 @@ export class ResourceBuilder {
         st.previous = undefined;
         continue;
       }
-      this.states.set(g, { key, services, built: memo(), previous: st?.built });
+      const next: GeneratorState = { key, services, built: memo(), previous: st?.built };
+      if (g.mesh && mesh) {
+        Object.assign(next, { mesh, registryDigest });
+        // the previous parts were built from st.mesh: the change list starts there, and the registry must be the same
+        const before = st?.mesh;
+        if (before && st.registryDigest === registryDigest) {
+          if (!rules.has(before)) rules.set(before, this.carryRule(before, mesh));
+          const carry = rules.get(before);
+          if (carry) Object.assign(next, { carry: (p: ProxyInputs) => carry(PART_OF_TYPE[g.type], p) });
+        }
+      }
+      this.states.set(g, next);
       changed.push(g);
     }
     // virtual hosts not used by the new route views are dropped at the next change
@@ -146,5 +187,29 @@ export class ResourceBuilder {
     this.current = new Generation(String(this.version), snapshot, global, active, this.options, this.vhosts, mode, mesh);
     for (const g of active.keys()) for (const input of g.prebuild) this.current.part(g, input);
     return this.current;
+  }
+
+  /**
+   * Targeted re-translation. When only Istio config changed since the parts were built (same registry,
+   * same mesh options, both in istio mode), a part of the previous generation is carried over for a
+   * proxy input unless one of the changed objects touches that part of that proxy's view
+   * (model/depends-on.ts changeImpact); anything else re-translates everything.
+   */
+  private carryRule(before: MeshSnapshot, after: MeshSnapshot): ((part: ViewPart, proxy: ProxyInputs) => boolean) | undefined {
+    if (!isDeepStrictEqual(before.options, after.options)) return undefined;
+    const impact = changeImpact({ before, after }, configChanges(before.configs, after.configs));
+    // the four generators of one proxy ask in turn: judge each proxy (namespace, labels) once
+    const judged = memo<string, ReadonlySet<ViewPart>>();
+    return (part, proxy) => {
+      if (proxy.namespace === undefined || proxy.labels === undefined) return false;
+      const p: MeshProxy = { namespace: proxy.namespace, labels: proxy.labels };
+      const key = JSON.stringify([p.namespace, Object.entries(p.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]);
+      let parts = judged.get(key);
+      if (!parts) {
+        parts = impact(p);
+        judged.set(key, parts);
+      }
+      return !parts.has(part);
+    };
   }
 }

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type { ConfigObject } from '../../../config/model.js';
+import type { ConfigChange } from '../../model/depends-on.js';
 import { DEFAULT_MESH_OPTIONS, type MeshOptions } from '../../model/options.js';
 import { buildMeshSnapshot, type MeshSnapshot } from '../../model/snapshot.js';
 import type { RegistrySnapshot } from '../../registry/types.js';
@@ -33,11 +35,33 @@ export function istioMode(inputs: IstioInputs): boolean {
   return trafficConfigs(inputs.configs).length > 0 || inputs.options.outboundTrafficPolicy !== DEFAULT_MESH_OPTIONS.outboundTrafficPolicy || telemetry;
 }
 
-/** A content digest of everything the mesh snapshot is built from: equal digests, equal translations. */
-export function meshInputsKey(registry: RegistrySnapshot, inputs: IstioInputs): string {
+/**
+ * A content digest of everything the mesh snapshot is built from: equal digests, equal translations.
+ * `registryDigest` is the registry's own digest (keys.ts registryKey of its services), computed once
+ * by the caller, which also compares it across generations.
+ */
+export function meshInputsKey(registryDigest: string, inputs: IstioInputs): string {
   return createHash('sha256')
-    .update(JSON.stringify([registry.services, trafficConfigs(inputs.configs), inputs.options]))
+    .update(registryDigest)
+    .update(JSON.stringify([trafficConfigs(inputs.configs), inputs.options]))
     .digest('base64url');
+}
+
+/**
+ * The traffic config objects that differ between two mesh snapshots (keyed by configKey): `before`
+ * absent for an added object, `after` absent for a deleted one. Unchanged objects are shared between
+ * config snapshots, so most are told apart by identity; the rest are compared by content.
+ */
+export function configChanges(before: ReadonlyMap<string, ConfigObject>, after: ReadonlyMap<string, ConfigObject>): ConfigChange[] {
+  const out: ConfigChange[] = [];
+  for (const [key, a] of after) {
+    const b = before.get(key);
+    if (b === a) continue;
+    if (b === undefined) out.push({ after: a });
+    else if (!isDeepStrictEqual(b, a)) out.push({ before: b, after: a });
+  }
+  for (const [key, b] of before) if (!after.has(key)) out.push({ before: b });
+  return out;
 }
 
 export function meshSnapshotOf(registry: RegistrySnapshot, inputs: IstioInputs, o: TranslateOptions): MeshSnapshot {

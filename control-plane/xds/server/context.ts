@@ -3,7 +3,7 @@ import type { LRUCache } from 'lru-cache';
 import type { Logger } from '../../../common/logger.js';
 import { memo } from '../../memo.js';
 import { DISCOVERY_RESPONSE, lengthDelimitedKey } from '../../proto/wire.js';
-import type { Generation } from '../cache/generation.js';
+import type { Generation, PartCounts } from '../cache/generation.js';
 import { scopeKey } from '../cache/keys.js';
 import { sameMembers, urlOfType, type Resource, type ResourceMap } from '../cache/resource.js';
 import type { Subscription } from '../cache/subscription.js';
@@ -28,6 +28,23 @@ export interface TypeStatus {
   acks: number;
   nacks: number;
   lastError?: string;
+  /** the nonce of the last response sent for this type ('' before the first) */
+  sentNonce?: string;
+  /** the nonce of the last response the proxy ACKed */
+  ackedNonce?: string;
+  /** the nonce and version of the last response the proxy NACKed (its error is lastError) */
+  nackedNonce?: string;
+  nackedVersion?: string;
+  /** the last responses sent, oldest first (at most SENT_HISTORY): version, nonce, number of resources */
+  sent?: SentResponse[];
+}
+
+export interface SentResponse {
+  version: string;
+  nonce: string;
+  resources: number;
+  /** the names the response removed (incremental protocol only) */
+  removed?: number;
 }
 
 export interface ProxyStatus {
@@ -42,6 +59,8 @@ export interface XdsStats {
   nacks: number;
   generations: number;
   version: string;
+  /** the current generation's per-proxy parts so far: translated, or carried over unchanged from the previous generation */
+  parts: PartCounts;
 }
 
 
@@ -77,7 +96,7 @@ export class AdsContext {
     private readonly metrics: XdsMetrics | undefined,
   ) {
     this.current = initial;
-    this.stats = { streams: 0, pushes: 0, nacks: 0, generations: 1, version: initial.version };
+    this.stats = { streams: 0, pushes: 0, nacks: 0, generations: 1, version: initial.version, parts: initial.counts };
   }
 
   generation(): Generation {
@@ -88,6 +107,7 @@ export class AdsContext {
     this.current = gen;
     this.stats.generations += 1;
     this.stats.version = gen.version;
+    this.stats.parts = gen.counts;
   }
 
   /** The resources of `type` a proxy receives: its whole view for a wildcard subscription, plus the named ones that exist. */

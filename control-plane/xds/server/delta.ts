@@ -5,7 +5,7 @@ import { PUSH_ORDER, typeOfUrl, urlOfType, type Resource } from '../cache/resour
 import { subscription } from '../cache/subscription.js';
 import type { ProxyInfo } from '../proxy.js';
 import type { XdsType } from '../translate/common.js';
-import { AdsStream, nackDetail, type StreamTypeState } from './stream.js';
+import { AdsStream, nackDetail, recordNackOf, recordSent, type StreamTypeState } from './stream.js';
 
 /**
  * One incremental ADS stream (DeltaAggregatedResources). Per type it tracks the
@@ -24,7 +24,6 @@ interface TypeState extends StreamTypeState {
   /** name -> resource version the client holds, as far as we know */
   known: Map<string, string>;
   acked: Map<string, string>;
-  nonce: string;
 }
 
 const W = (o: unknown): string[] => (Array.isArray(o) ? o.map(String) : []);
@@ -56,6 +55,8 @@ export class DeltaStream extends AdsStream<TypeState> {
         known: initial,
         acked: new Map(initial),
         nonce: '',
+        ackedNonce: '',
+        history: [],
         sentVersion: '',
         ackedVersion: '',
         acks: 0,
@@ -65,13 +66,13 @@ export class DeltaStream extends AdsStream<TypeState> {
     } else if (nonce !== '') {
       const err = nackDetail(req);
       if (err) {
-        st.nacks += 1;
-        st.lastError = String(err['message'] ?? '');
+        recordNackOf(st, nonce, String(err['message'] ?? ''));
         st.known = new Map(st.acked);
         this.ctx.recordNack(type);
         this.ctx.log.warn({ proxy: proxy.id, type: urlOfType(type), nonce, error_detail: err['message'] }, 'delta xDS NACK: the proxy keeps its last good configuration');
       } else if (nonce === st.nonce) {
         st.acks += 1;
+        st.ackedNonce = nonce;
         st.acked = new Map(st.known);
         st.ackedVersion = st.sentVersion;
       }
@@ -121,8 +122,7 @@ export class DeltaStream extends AdsStream<TypeState> {
     for (const n of removed) w.uint32(key(RESPONSE.removed_resources)).string(n);
     for (const r of changed) st.known.set(r.name, r.version);
     for (const n of removed) st.known.delete(n);
-    st.nonce = nonce;
-    st.sentVersion = gen.version;
+    recordSent(st, { version: gen.version, nonce, resources: changed.length, removed: removed.length });
     this.ctx.recordPush(type);
     this.send(Buffer.from(w.finish()));
   }

@@ -145,7 +145,7 @@ export function registerXds(servers: grpc.Server | readonly grpc.Server[], opts:
     ctx.setGeneration(gen);
     if (opts.checkConsistency) assertConsistent(gen);
     for (const s of streams) s.stream.onGeneration(gen);
-    log.info({ version: gen.version, mode: gen.mode, services: gen.snapshot.services.length, streams: streams.size, ms: Math.round(performance.now() - t0) }, 'xDS push');
+    log.info({ version: gen.version, mode: gen.mode, services: gen.snapshot.services.length, streams: streams.size, translated: gen.counts.translated, carried: gen.counts.carried, ms: Math.round(performance.now() - t0) }, 'xDS push');
   });
   const changed = (): void => {
     dirty = true;
@@ -224,7 +224,7 @@ export function registerXds(servers: grpc.Server | readonly grpc.Server[], opts:
       changed();
     },
     ready,
-    stats: () => ({ ...ctx.stats }),
+    stats: () => ({ ...ctx.stats, parts: { ...ctx.stats.parts } }),
     proxies: () => [...streams].map((s) => s.stream.status()),
     configDump: (id: string) => {
       const entry = [...streams].find((s) => s.stream.proxy?.id === id);

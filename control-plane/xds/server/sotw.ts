@@ -4,7 +4,7 @@ import { PUSH_ORDER, typeOfUrl, urlOfType, type ResourceMap } from '../cache/res
 import { subscription } from '../cache/subscription.js';
 import type { ProxyInfo } from '../proxy.js';
 import type { XdsType } from '../translate/common.js';
-import { AdsStream, nackDetail, type StreamTypeState } from './stream.js';
+import { AdsStream, nackDetail, recordNackOf, recordSent, type StreamTypeState } from './stream.js';
 
 /**
  * One state-of-the-world ADS stream (StreamAggregatedResources). Per type it keeps
@@ -28,7 +28,6 @@ const NOTHING: ResourceMap = new Map();
 const NO_NAMES: readonly string[] = [];
 
 interface TypeState extends StreamTypeState {
-  nonce: string;
   /** shared, immutable sets (see AdsContext): replaced, never modified */
   sent: ResourceMap;
   acked: ResourceMap;
@@ -66,14 +65,13 @@ export class SotwStream extends AdsStream<TypeState> {
     const first = st === undefined;
     if (st && nonce !== st.nonce) return; // stale: a newer response is in flight
     if (!st) {
-      st = { sub: subscription(false, []), nonce: '', sentVersion: '', sent: NOTHING, ackedVersion: '', acked: NOTHING, acks: 0, nacks: 0, lastNames: NO_NAMES };
+      st = { sub: subscription(false, []), nonce: '', ackedNonce: '', history: [], sentVersion: '', sent: NOTHING, ackedVersion: '', acked: NOTHING, acks: 0, nacks: 0, lastNames: NO_NAMES };
       this.states.set(type, st);
     } else {
       const err = nackDetail(req);
       if (err) {
         const rejected = st.sentVersion;
-        st.nacks += 1;
-        st.lastError = String(err['message'] ?? '');
+        recordNackOf(st, nonce, String(err['message'] ?? ''));
         st.sent = st.acked;
         st.sentVersion = st.ackedVersion;
         this.ctx.recordNack(type);
@@ -83,6 +81,7 @@ export class SotwStream extends AdsStream<TypeState> {
         );
       } else if (!first) {
         st.acks += 1;
+        st.ackedNonce = nonce;
         st.acked = st.sent;
         st.ackedVersion = st.sentVersion;
       }
@@ -161,8 +160,7 @@ export class SotwStream extends AdsStream<TypeState> {
     }
     // the same bytes (nonce included) for every proxy that is sent this set: no per-stream encoding
     const res = this.ctx.response(gen, type, toSend);
-    st.nonce = res.nonce;
-    st.sentVersion = gen.version;
+    recordSent(st, { version: gen.version, nonce: res.nonce, resources: toSend.size });
     st.sent = resources;
     this.ctx.recordPush(type);
     this.send(res.bytes);

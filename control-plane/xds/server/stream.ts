@@ -1,7 +1,7 @@
 import type { Subscription } from '../cache/subscription.js';
 import { proxyFromNode, type ProxyInfo } from '../proxy.js';
 import type { XdsType } from '../translate/common.js';
-import type { AdsContext, ProxyStatus, TypeStatus } from './context.js';
+import type { AdsContext, ProxyStatus, SentResponse, TypeStatus } from './context.js';
 
 type Json = Record<string, unknown>;
 
@@ -15,6 +15,32 @@ export interface StreamTypeState {
   acks: number;
   nacks: number;
   lastError?: string;
+  /** the nonce of the last response sent */
+  nonce: string;
+  ackedNonce: string;
+  nackedNonce?: string;
+  nackedVersion?: string;
+  /** the last responses sent, oldest first, bounded by SENT_HISTORY */
+  history: SentResponse[];
+}
+
+/** How many sent responses per type /debug/syncz shows: enough to follow a push and its ACK or NACK, bounded per stream. */
+export const SENT_HISTORY = 8;
+
+/** Records a response sent for a type (its nonce, version and size) in the state /debug/syncz reports. */
+export function recordSent(st: StreamTypeState, sent: SentResponse): void {
+  st.nonce = sent.nonce;
+  st.sentVersion = sent.version;
+  st.history.push(sent);
+  if (st.history.length > SENT_HISTORY) st.history.shift();
+}
+
+/** Records a NACK of the response with `nonce`: the error, and which response it refused. */
+export function recordNackOf(st: StreamTypeState, nonce: string, message: string): void {
+  st.nacks += 1;
+  st.lastError = message;
+  st.nackedNonce = nonce;
+  st.nackedVersion = st.history.find((h) => h.nonce === nonce)?.version ?? st.sentVersion;
 }
 
 /** The request's error_detail when it is a NACK (a non-zero code or a message), else undefined. */
@@ -68,6 +94,10 @@ export abstract class AdsStream<S extends StreamTypeState> {
         acks: st.acks,
         nacks: st.nacks,
         ...(st.lastError !== undefined ? { lastError: st.lastError } : {}),
+        sentNonce: st.nonce,
+        ackedNonce: st.ackedNonce,
+        ...(st.nackedNonce !== undefined ? { nackedNonce: st.nackedNonce, nackedVersion: st.nackedVersion ?? '' } : {}),
+        sent: st.history.map((h) => ({ ...h })),
       };
     }
     return { id: this.proxy?.id ?? '', protocol: this.protocol, types };

@@ -8,6 +8,7 @@
  * what proxyless gRPC's RBAC cannot evaluate (gRFC A41 as @grpc/grpc-js-xds implements it: SNI is
  * compared with '', URI templates match nothing, addresses: see PROXYLESS_ADDRESSES). The caller decides what that means per action.
  */
+import { isPort } from '../../../../../common/names.js';
 import type { Json } from '../envoy.js';
 import { cidrRange, headerMatcher, hostMatcher, orValueMatcher, quoteMeta, regexMatcher, stringMatcher } from './matchers.js';
 
@@ -165,9 +166,8 @@ export const ATTRIBUTES = {
   'destination.port': {
     side: 'permission',
     each: (k, v) => {
-      const port = Number(v);
-      if (!/^[0-9]+$/.test(v) || port > 65535) throw new Unsupported(`"${k}": invalid port ${v}`);
-      return { destination_port: port };
+      if (!isPort(v)) throw new Unsupported(`"${k}": invalid port ${v}`);
+      return { destination_port: Number(v) };
     },
   },
   'connection.sni': {

@@ -134,7 +134,7 @@ t.test('property: after any sequence of config edits, targeted re-translation eq
         return true;
       },
     ),
-    { numRuns: 40 },
+    { numRuns: 30 },
   );
   t.ok(carried > 0, `parts were carried over (${carried} carried, ${translated} translated in ${runs} runs)`);
   t.ok(translated > 0, 'and parts were re-translated');

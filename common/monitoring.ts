@@ -82,6 +82,9 @@ export async function startMonitoringServer(options: MonitoringOptions): Promise
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
   server.keepAliveTimeout = 5_000;
+  // A connection that sends nothing at all is no request, so the two above never fire for it:
+  // without an inactivity timeout (0 by default) it would stay open for good.
+  server.timeout = 10_000;
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {

@@ -28,8 +28,12 @@ t.test('config-store counter-examples', async (t) => {
 });
 
 t.test('admission counter-examples', async (t) => {
-  const { cases } = read<{ namespace: string; pod: Pod }>('admission.json');
+  const { cases } = read<{ namespace: string; pod: Pod; decision: string }>('admission.json');
   t.ok(cases.length > 0, 'the fixtures are there');
   const admitter = admitterFor(await loadInjector());
-  for (const c of cases) t.same(checkAdmission(admitter, { pod: c.pod, namespace: c.namespace }).problems, [], c.what);
+  for (const c of cases) {
+    const r = checkAdmission(admitter, { pod: c.pod, namespace: c.namespace });
+    t.same(r.problems, [], c.what);
+    t.equal(r.decision, c.decision, `decided ${c.decision}`);
+  }
 });

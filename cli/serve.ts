@@ -223,6 +223,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
       close() {
         closing ??= (async () => {
           readiness.drain();
+          webhook.drain();
           if (opts.drainDelayMs) await new Promise((r) => setTimeout(r, opts.drainDelayMs));
           // Both stop accepting at once; the webhook finishes its in-flight admissions while the
           // xDS streams end. Then the registry and certificate sync stop; monitoring goes last.

@@ -20,7 +20,7 @@ t.test('random valid pods: the admission path holds its properties', async (t) =
       tally[decision] = (tally[decision] ?? 0) + 1;
       if (problems.length > 0) throw new Error(problems.join('\n'));
     }),
-    { numRuns: runs(150), seed: Number(process.env['FC_SEED'] ?? 20261203) },
+    { numRuns: runs(300), seed: Number(process.env['FC_SEED'] ?? 20261203) },
   );
   t.comment(`decisions: ${JSON.stringify(tally)}`);
   // The generator reaches every outcome, or the properties test less than they claim.

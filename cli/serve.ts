@@ -12,6 +12,8 @@ import { createRegistry, kubernetesConfigured } from '../control-plane/registry/
 import { startControlPlane } from '../control-plane/server.js';
 import { openIstioConfig } from '../control-plane/istio-config.js';
 import { loadInjector } from '../inject/injector.js';
+import { oneLine } from '../webhook/replies.js';
+import { openRetryingRegistry } from './retrying-registry.js';
 import { DEFAULT_WEBHOOK_PORT, startWebhookServer, type WebhookServer } from '../webhook/server.js';
 import type { ControlPlane } from '../control-plane/server.js';
 
@@ -41,7 +43,7 @@ export interface ServeOptions {
   /** xDS and Istio's CA API over TLS (default 15012; 0 picks a free port) */
   securePort?: number;
   monitoringPort?: number;
-  /** without a cluster: the mesh CA's directory (default <stateDir>/ca) */
+  /** the mesh CA's directory (default without a cluster: <stateDir>/ca; in a cluster the CA Secret unless given) */
   caDir?: string;
   /** verify CA API tokens against a JWKS file instead of TokenReview (`--ca-jwks FILE --ca-jwt-issuer ISS`) */
   caJwks?: { file: string; issuer: string };
@@ -166,16 +168,34 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
       await mkdir(stateDir, { recursive: true });
       await writeFile(localRegistry, SAMPLE_REGISTRY);
     }
-    const registry = await createRegistry(registrySpec, {
-      log: log.child({ part: 'registry' }),
-      ...(registrySpec === 'kubernetes' ? { kubeConfig: await clusterConfig() } : {}),
-    });
+    const registryLog = log.child({ part: 'registry' });
+    // The Kubernetes API may be down when serve starts (a control-plane upgrade, a network
+    // partition): the webhook and xDS serve what they have meanwhile, readiness names what is
+    // missing, and the registry keeps trying in the background. A file registry has no such excuse.
+    let registryWaiting = false;
+    const registry =
+      registrySpec === 'kubernetes'
+        ? await openRetryingRegistry({
+            connect: async () => createRegistry(registrySpec, { log: registryLog, kubeConfig: await clusterConfig() }),
+            onWaiting: (err, retryInMs, attempt) => {
+              registryWaiting = true;
+              readiness.set('registry', false, oneLine(err.message));
+              registryLog.warn({ attempt, retryInMs, reason: oneLine(err.message) }, 'Kubernetes API unreachable: serving without its services, retrying');
+            },
+            onConnected: () => {
+              registryWaiting = false;
+              readiness.set('registry', true);
+              registryLog.info({}, 'Kubernetes registry connected');
+            },
+          })
+        : await createRegistry(registrySpec, { log: registryLog });
     started.push(registry);
     // The mesh CA: its authority signs the 15012 certificate, so it comes before the xDS server.
     const { startMeshCa } = await import('../ca/mesh-ca.js');
     const caDir = resolve(opts.caDir ?? join(stateDir, 'ca'));
     const ca = await startMeshCa({
-      ...(inCluster ? { kubeConfig: await clusterConfig() } : { dir: caDir }),
+      // An explicit --ca-dir wins in a cluster too (it was silently ignored there).
+      ...(inCluster && !opts.caDir ? { kubeConfig: await clusterConfig() } : { dir: caDir }),
       ...(opts.caJwks ? { jwks: opts.caJwks } : {}),
       ...(opts.trustDomain ? { trustDomain: opts.trustDomain } : {}),
       logger: log.child({ part: 'ca' }),
@@ -203,7 +223,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
       () => readiness.set('ca', true),
       (err: unknown) => log.error({ err }, 'mesh CA controllers failed to sync'),
     );
-    readiness.set('registry', true);
+    if (!registryWaiting) readiness.set('registry', true);
 
     const shown = host === '0.0.0.0' ? '127.0.0.1' : host;
     const banner = [
@@ -223,6 +243,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
       close() {
         closing ??= (async () => {
           readiness.drain();
+          webhook.drain();
           if (opts.drainDelayMs) await new Promise((r) => setTimeout(r, opts.drainDelayMs));
           // Both stop accepting at once; the webhook finishes its in-flight admissions while the
           // xDS streams end. Then the registry and certificate sync stop; monitoring goes last.

@@ -35,7 +35,12 @@ export function readStdin(): Promise<string> {
   });
 }
 
-export function parseDocuments(text: string, source: string): SourceDocument[] {
+/**
+ * The mapping documents of a multi-document YAML text. Invalid YAML throws a UserError naming the
+ * document; so does a document that is not a mapping, unless `notMapping` is given: then it is
+ * told about it and the other documents are kept (the config stores refuse one document, not a file).
+ */
+export function parseDocuments(text: string, source: string, notMapping?: (index: number, problem: string) => void): SourceDocument[] {
   const out: SourceDocument[] = [];
   const docs = parseAllDocuments(text, { prettyErrors: false });
   // parseAllDocuments returns an EmptyStream (not an array) for blank input.
@@ -47,7 +52,10 @@ export function parseDocuments(text: string, source: string): SourceDocument[] {
     const value: unknown = doc.toJS({ maxAliasCount: 100 });
     if (value === null || value === undefined) return; // empty document between separators
     if (typeof value !== 'object' || Array.isArray(value)) {
-      throw new UserError(`${source}: document ${index}: expected a Kubernetes object (a mapping), got ${Array.isArray(value) ? 'a list' : typeof value}`);
+      const problem = `expected a Kubernetes object (a mapping), got ${Array.isArray(value) ? 'a list' : typeof value}`;
+      if (notMapping === undefined) throw new UserError(`${source}: document ${index}: ${problem}`);
+      notMapping(index, problem);
+      return;
     }
     out.push({ source, index, object: value as KubeObject, doc });
   });

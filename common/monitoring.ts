@@ -47,17 +47,21 @@ export const DEFAULT_MONITORING_PORT = 15014;
  * finishes. `check` is the `ready` callback for {@link startMonitoringServer}.
  */
 export class ReadinessGate {
-  private readonly pending: Set<string>;
+  /** unmet conditions, each with why it is unmet when known */
+  private readonly pending: Map<string, string | undefined>;
   private draining = false;
 
   constructor(conditions: readonly string[]) {
-    this.pending = new Set(conditions);
+    this.pending = new Map(conditions.map((c) => [c, undefined]));
   }
 
-  /** Marks a condition met (or no longer met, e.g. certificates that failed to reload). */
-  set(condition: string, met: boolean): void {
+  /**
+   * Marks a condition met (or no longer met, e.g. certificates that failed to reload); `why` says
+   * what it is waiting for, and /readyz shows it, so that a probe event names the failing dependency.
+   */
+  set(condition: string, met: boolean, why?: string): void {
     if (met) this.pending.delete(condition);
-    else this.pending.add(condition);
+    else this.pending.set(condition, why);
   }
 
   /** Not ready from now on, whatever the conditions say. */
@@ -67,7 +71,7 @@ export class ReadinessGate {
 
   readonly check = (): { ready: boolean; reason?: string } => {
     if (this.draining) return { ready: false, reason: 'shutting down' };
-    if (this.pending.size > 0) return { ready: false, reason: `waiting for ${[...this.pending].join(', ')}` };
+    if (this.pending.size > 0) return { ready: false, reason: `waiting for ${[...this.pending].map(([c, why]) => (why ? `${c} (${why})` : c)).join(', ')}` };
     return { ready: true };
   };
 }
@@ -82,6 +86,9 @@ export async function startMonitoringServer(options: MonitoringOptions): Promise
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
   server.keepAliveTimeout = 5_000;
+  // A connection that sends nothing at all is no request, so the two above never fire for it:
+  // without an inactivity timeout (0 by default) it would stay open for good.
+  server.timeout = 10_000;
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {

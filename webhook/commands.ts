@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { DEFAULT_NAMESPACE, DEFAULT_SERVICE } from '../certs/names.js';
-import { portArg as port } from '../common/cli-options.js';
+import { millisecondsArg, portArg as port } from '../common/cli-options.js';
 
 interface WebhookFlags {
   port: number;
@@ -11,9 +11,10 @@ interface WebhookFlags {
   service: string;
   namespace: string;
   monitoringPort: number;
+  drainDelay: number;
 }
 
-/** How long SIGTERM waits for in-flight admissions before the process exits anyway. */
+/** How long SIGTERM waits for in-flight admissions, after the drain delay, before the process exits anyway. */
 const GRACE_MS = 10_000;
 
 /** Registers `tandem webhook`. Actions import their modules lazily. */
@@ -29,6 +30,7 @@ export function register(program: Command): void {
     .option('--service <name>', 'webhook Service name the certificate should carry', DEFAULT_SERVICE)
     .option('--namespace <ns>', "tandem's namespace: the webhook Service's, and never injected", process.env['POD_NAMESPACE'] ?? DEFAULT_NAMESPACE)
     .option('--monitoring-port <port>', 'plain-HTTP /metrics, /healthz, /readyz', port, 15014)
+    .option('--drain-delay <ms>', 'after SIGTERM, keep serving this long with readiness false before closing', millisecondsArg, 0)
     .action(async (flags: WebhookFlags) => {
       const [{ loadInjector }, { startWebhookServer }, { getMetrics }, { ReadinessGate, startMonitoringServer }, { createLogger }, { default: closeWithGrace }] = await Promise.all([
         import('../inject/injector.js'),
@@ -64,14 +66,18 @@ export function register(program: Command): void {
       log.info({ url: `http://${flags.host}:${monitoring.port}` }, 'monitoring listening');
       // Keep the process alive until a signal; close-with-grace drains in-flight admissions.
       await new Promise<void>((resolve) => {
-        closeWithGrace({ delay: GRACE_MS, logger: log }, async ({ signal, err }) => {
+        closeWithGrace({ delay: flags.drainDelay + GRACE_MS, logger: log }, async ({ signal, err }) => {
           if (err) {
             log.error({ err }, 'internal error, stopping');
             process.exitCode = 2;
           } else {
             log.info({ signal }, `${signal ?? 'stop'}, draining`);
           }
+          // As `tandem serve` drains: readiness false first, so that endpoints stop sending here;
+          // still serving for the drain delay (kept-alive clients told to reconnect), then closing.
           readiness.drain();
+          server.drain();
+          if (flags.drainDelay > 0) await new Promise((r) => setTimeout(r, flags.drainDelay));
           await server.close();
           await monitoring.close();
           resolve();

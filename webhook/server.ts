@@ -44,6 +44,12 @@ export interface WebhookServer {
   certs: CertReloader;
   /** answers admissions; its cache (when on) shows hits and misses */
   admitter: Admitter;
+  /**
+   * Starts draining: every answer from now on carries `Connection: close`, so that a client holding
+   * a kept-alive connection (the apiserver) opens its next one through the Service, to a ready
+   * replica, instead of sending it here until the listener closes. Still serving meanwhile.
+   */
+  drain(): void;
   close(): Promise<void>;
 }
 
@@ -117,6 +123,11 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
         connectionsCheckingInterval: 1000,
       },
       requestTimeout: REQUEST_TIMEOUT_MS,
+      // A client that completes the TLS handshake and then sends nothing is no request yet, so
+      // neither timeout above applies, and Node closes such a socket never (server.timeout is 0
+      // by default): it would hold a file descriptor and a TLS session for good. Inactivity on a
+      // socket for this long closes it (kept-alive idle connections keep their own timeout).
+      connectionTimeout: REQUEST_TIMEOUT_MS,
       // The routes log through `log` themselves, one line per admission. Fastify's own request
       // logging would add a child logger and response listeners to every request for lines that
       // are switched off anyway.
@@ -150,12 +161,19 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   const url = `https://${urlHost}:${port}`;
   log.info({ url, certDir: opts.certDir, ...certLog(initial) }, 'webhook listening');
   const server = app;
+  let draining = false;
   return {
     url,
     port,
     app: server,
     certs,
     admitter,
+    drain: () => {
+      if (draining) return;
+      draining = true;
+      // Ahead of Fastify's own listener, and only once draining: admissions before pay nothing for it.
+      server.server.prependListener('request', (_req, res) => res.setHeader('connection', 'close'));
+    },
     close: async () => {
       certs.close();
       await server.close();

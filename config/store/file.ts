@@ -148,7 +148,8 @@ export class FileConfigStore extends BaseConfigStore {
     try {
       // ~1 ms per document with `yaml` (js-yaml measured 8-12x faster), kept so that the stores and
       // `tandem validate` read documents with one parser; only changed files are parsed.
-      docs = parseDocuments(text, file);
+      // A document that is not a mapping is refused alone; the file's other objects still count.
+      docs = parseDocuments(text, file, (document, problem) => this.log.error({ file, document, problems: problem }, 'config document refused: not an object'));
     } catch (err) {
       this.log.error({ file, err: (err as Error).message, keptObjects: old?.objects.size ?? 0 }, 'config file is not valid YAML; its last good objects stay in force');
       return { text, objects: old?.objects ?? new Map() };

@@ -100,7 +100,9 @@ export interface Serve extends Running {
 /** `tandem serve --state-dir D` on embedded defaults (or what `extra` says), ephemeral ports. */
 export async function startServe(t: Test, extra: string[] = [], env: Record<string, string> = {}, state = tempDir(t, 'serve')): Promise<Serve> {
   const p = start(t, ['serve', '--state-dir', state, '--webhook-port', '0', '--xds-port', '0', '--secure-port', '0', '--monitoring-port', '0', ...extra], cleanEnv(state, env));
-  const m = await waitForOutput(p, /webhook https:\/\/127\.0\.0\.1:(\d+)\/inject, xDS 127\.0\.0\.1:(\d+) \(TLS 127\.0\.0\.1:(\d+)\), metrics http:\/\/127\.0\.0\.1:(\d+)\/metrics/, 'the serve banner');
+  // It creates three key pairs (webhook CA and serving pair, mesh CA) before the banner: seconds of
+  // CPU, which on a shared, loaded machine has taken more than 30 s of wall time.
+  const m = await waitForOutput(p, /webhook https:\/\/127\.0\.0\.1:(\d+)\/inject, xDS 127\.0\.0\.1:(\d+) \(TLS 127\.0\.0\.1:(\d+)\), metrics http:\/\/127\.0\.0\.1:(\d+)\/metrics/, 'the serve banner', 90_000);
   return { ...p, webhook: Number(m[1]), xds: Number(m[2]), secure: Number(m[3]), monitoring: Number(m[4]), state };
 }
 

@@ -9,8 +9,8 @@ import { cleanEnv, httpGet, sleep, start, startWebhook, tempDir, waitForOutput }
 
 /**
  * Faults around the real `tandem webhook` process: its certificate files replaced while
- * admissions stream in, and SIGTERM under load. (`tandem serve`'s SIGTERM drain with
- * --drain-delay is covered in test/cli/serve.test.ts; this covers the standalone webhook and
+ * admissions stream in, and SIGTERM under load with --drain-delay. (`tandem serve`'s SIGTERM
+ * drain is covered in test/cli/serve.test.ts; this covers the standalone webhook and
  * keep-alive connections, which the apiserver uses.)
  */
 
@@ -88,57 +88,63 @@ t.test('certificate files replaced under load: no failed handshake, new connecti
   t.match(p.stderr(), /serving certificate reloaded/);
 });
 
-t.test('tandem webhook: SIGTERM under load answers every admission it accepted, then exits 0', async (t) => {
-  const hook = await startWebhook(t);
+t.test('tandem webhook --drain-delay: SIGTERM under load, no admission fails, kept-alive clients are told to reconnect', async (t) => {
+  // As `tandem serve --drain-delay` (test/cli/serve.test.ts): readiness turns false at once, the
+  // webhook keeps serving for the delay, then closes. The load does what the endpoints controller
+  // does: it keeps sending until it sees /readyz fail, plus the lag the drain delay exists to cover.
+  const hook = await startWebhook(t, ['--drain-delay', '1500']);
   const keepAlive = new Agent({ keepAlive: true, maxSockets: 2 });
   t.teardown(() => keepAlive.destroy());
+  let routable = true;
   let signalled = false;
+  let notReadyAt = 0;
+  const watcher = (async () => {
+    while (routable) {
+      const r = await httpGet(hook.monitoring, '/readyz').catch(() => ({ status: 0, body: 'closed' }));
+      if (r.status !== 200 && signalled) {
+        notReadyAt = Date.now();
+        await sleep(300);
+        routable = false;
+      } else await sleep(20);
+    }
+  })();
   let afterSignal = 0;
-  let refused = 0;
+  let closeHeaders = 0;
   const outcome: Outcome = { ok: 0, failures: [] };
   const worker = async (w: number, reuse: boolean): Promise<void> => {
-    for (let i = 0; i < 3000; i++) {
+    for (let i = 0; routable && i < 5000; i++) {
       const uid = `term-${w}-${i}`;
       try {
         const r = await post(hook.port, hook.ca, distinctReview(uid), { agent: reuse ? keepAlive : false });
         if (r.status === 200 && answered(r.body, uid)) {
           outcome.ok++;
           if (signalled) afterSignal++;
+          if (signalled && reuse && r.headers['connection'] === 'close') closeHeaders++;
         } else outcome.failures.push(`${uid}: HTTP ${r.status} ${r.body.slice(0, 120)}`);
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        // Once the listener is closed a new connection is refused: nothing was sent, the apiserver
-        // tries another endpoint (readiness already took this one out). That ends the worker.
-        if (signalled && code === 'ECONNREFUSED') {
-          refused++;
-          return;
-        }
-        outcome.failures.push(`${uid}: ${code ?? ''} ${(err as Error).message}`);
+        outcome.failures.push(`${uid}: ${(err as NodeJS.ErrnoException).code ?? ''} ${(err as Error).message}`);
         return;
       }
     }
   };
   const workers = [[0, false], [1, false], [2, true], [3, true]].map(([w, reuse]) => worker(w as number, reuse as boolean));
   while (outcome.ok < 40) await sleep(10);
+  const signalAt = Date.now();
   signalled = true;
   hook.child.kill('SIGTERM');
-  // The signal is delivered asynchronously: poll briefly rather than race one probe against it.
-  let ready = { status: 200, body: '' };
-  for (const until = Date.now() + 2000; Date.now() < until; await sleep(20)) {
-    ready = await httpGet(hook.monitoring, '/readyz').catch(() => ({ status: 0, body: 'closed' }));
-    if (ready.status !== 200) break;
-  }
   await Promise.all(workers);
+  await watcher;
   const code = await hook.exit;
-  t.comment(`${outcome.ok} admissions answered, ${afterSignal} after the signal, ${refused} workers ended by a refused connection`);
-  // Found by this test (reported, not fixed here: it needs a flag on `tandem webhook`, whose files
-  // are being moved): the standalone webhook closes at once on SIGTERM, so admissions sent around
-  // the signal get ECONNRESET (fresh connections closed as idle before their request was read)
-  // or 503 (Fastify's return503OnClosing on kept-alive connections). `tandem serve
-  // --drain-delay` avoids both (test/cli/serve.test.ts). Marked todo so the gap stays visible.
-  t.same(outcome.failures, [], 'no admission that reached the server failed', { todo: 'tandem webhook has no drain delay (see comment)' });
+  const exitedAt = Date.now();
+  t.comment(`${outcome.ok} admissions answered, ${afterSignal} after the signal; readiness false after ${notReadyAt - signalAt} ms, exit after ${exitedAt - signalAt} ms`);
+  t.same(outcome.failures, [], 'no admission failed');
+  t.ok(afterSignal > 0, 'admissions kept arriving after the signal and were answered');
+  t.ok(notReadyAt > 0, 'readiness turned false');
+  t.ok(closeHeaders > 0, `answers on kept-alive connections during the drain carry Connection: close (${closeHeaders})`);
+  // The drain delay is a lower bound on the time to exit: the process kept serving for it.
+  t.ok(exitedAt - signalAt >= 1500, `the process served through the drain delay before exiting (${exitedAt - signalAt} ms)`);
   t.equal(code, 0, 'exits 0');
-  t.ok(ready.status === 503 || ready.status === 0, `readiness turned false within 2 s of the signal (${ready.status} ${ready.body.trim()})`);
+  t.match(hook.stderr(), /SIGTERM, draining/);
 });
 
 t.test('the apiserver unreachable at start: one line naming the server, exit 1 (not a crash)', async (t) => {
@@ -160,7 +166,7 @@ t.test('the apiserver unreachable at start: one line naming the server, exit 1 (
   const runs = [
     { what: 'control-plane', args: ['control-plane', '--host', '127.0.0.1', '--port', '0'], message: /cannot list Services and EndpointSlices from https:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/ },
     { what: 'serve (secret mode)', args: ['serve', '--state-dir', join(dir, 's1'), '--webhook-port', '0', '--xds-port', '0', '--secure-port', '0', '--monitoring-port', '0'], message: /webhook certificates \(secret mode\): cannot sync the Secret through https:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/ },
-    // (`serve --cert-mode local --registry kubernetes` behaves as control-plane does, after its webhook came up: same line, exit 1)
+    // (`serve --cert-mode local --registry kubernetes` keeps serving instead: apiserver-late.test.ts)
   ];
   await Promise.all(
     runs.map(async (r) => {

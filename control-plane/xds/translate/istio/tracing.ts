@@ -81,9 +81,10 @@ export function customTags(tags: Readonly<Record<string, unknown>>): Json[] {
   const out: Json[] = [];
   for (const [tag, raw] of Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const t = raw as { literal?: { value?: string }; environment?: { name?: string; defaultValue?: string }; header?: { name?: string; defaultValue?: string } } | null;
+    const withDefault = (name: string, d: string | undefined): Json => (d ? { name, default_value: d } : { name });
     if (t?.literal?.value) out.push({ tag, literal: { value: t.literal.value } });
-    else if (t?.environment?.name) out.push({ tag, environment: { name: t.environment.name, default_value: t.environment.defaultValue ?? '' } });
-    else if (t?.header?.name) out.push({ tag, request_header: { name: t.header.name, default_value: t.header.defaultValue ?? '' } });
+    else if (t?.environment?.name) out.push({ tag, environment: withDefault(t.environment.name, t.environment.defaultValue) });
+    else if (t?.header?.name) out.push({ tag, request_header: withDefault(t.header.name, t.header.defaultValue) });
     // other kinds (none today in Istio's API) and empty values: Envoy would refuse them, Istio skips them
   }
   return out;

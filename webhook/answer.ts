@@ -1,4 +1,4 @@
-import { AdmissionCache, isRequestUid, locateUid, type AdmissionCacheOptions } from './cache.js';
+import { AdmissionCache, isRequestUid, locateUid, type AdmissionCacheOptions, type LocatedUid } from './cache.js';
 import {
   admit,
   type AdmissionApiVersion,
@@ -118,11 +118,23 @@ export function createAdmitter(opts: AdmitterOptions): Admitter {
   const { injector } = opts;
   const inject = opts.inject ?? injectPod;
   const cache = opts.cache === false ? undefined : new AdmissionCache<CachedAnswer>(opts.cache ?? {});
+  // A miss locates the uid twice, in cached() and again in answer(), each time building a key as
+  // long as the body (64 KB for a large pod); the last body's result is kept for the second call.
+  // Requests interleave between the two calls, in which case it is recomputed.
+  let lastRaw: string | undefined;
+  let lastFound: LocatedUid | undefined;
+  const locate = (raw: string): LocatedUid | undefined => {
+    if (raw !== lastRaw) {
+      lastRaw = raw;
+      lastFound = locateUid(raw);
+    }
+    return lastFound;
+  };
   return {
     cache,
     cached(raw) {
       if (cache === undefined) return undefined;
-      const found = locateUid(raw);
+      const found = locate(raw);
       if (found === undefined) return undefined;
       // Bodies with one key differ only in that uid's text, so this body answers for all of them.
       const hit = cache.get(found.key, (entry) => (entry.verified ??= isRequestUid(raw, found)));
@@ -137,7 +149,7 @@ export function createAdmitter(opts: AdmitterOptions): Admitter {
       const text = `${h}${JSON.stringify(uid)}${tail}`;
       // Internal errors are not kept: each one deserves its stack in the log.
       if (result.error) return { text, log: result.log, error: result.error, cached: false };
-      const found = cache !== undefined && raw !== undefined ? locateUid(raw) : undefined;
+      const found = cache !== undefined && raw !== undefined ? locate(raw) : undefined;
       if (found !== undefined && found.uid === uid && cache!.peek(found.key)?.verified !== false) {
         const entry: CachedAnswer = { apiVersion: review.apiVersion, head: h, tail, log: result.log };
         if (!opensRequest(raw!)) {

@@ -9,7 +9,7 @@ import https from 'node:https';
 import { isDeepStrictEqual } from 'node:util';
 import { ensureCerts } from '../../certs/ensure.js';
 import { UserError } from '../../common/errors.js';
-import { AdmissionCache, isRequestUid, locateUid } from '../../webhook/cache.js';
+import { AdmissionCache, isRequestUid, locateUid, slotOf } from '../../webhook/cache.js';
 import { createAdmitter, reviewText } from '../../webhook/answer.js';
 import type { AdmissionReviewRequest, InjectFn } from '../../webhook/admission.js';
 import { loadInjector } from '../../inject/injector.js';
@@ -55,6 +55,30 @@ t.test('LRU: bounded by entries and by size, recency refreshed on a hit', async 
   t.equal(off.get('a'), undefined, 'maxEntries 0 keeps nothing');
   c.clear();
   t.same([c.size, c.bytes], [0, 0]);
+});
+
+t.test('LRU: keys past the length V8 hashes are kept apart and never confused', async (t) => {
+  const c = new AdmissionCache<string>({ maxEntries: 100, maxBytes: 64 * 1024 * 1024 });
+  // Same length, same first and last 8000 characters: they share an LRU slot (slotOf).
+  const head = 'h'.repeat(9000);
+  const tail = 't'.repeat(9000);
+  const a = `${head}A${tail}`;
+  const b = `${head}B${tail}`;
+  t.equal(slotOf(a), slotOf(b), 'a different middle: one slot');
+  t.ok(slotOf(a).length <= 16383, 'a slot name is short enough for V8 to hash');
+  t.equal(slotOf('short'), 'short', 'a short key is its own slot');
+  c.set(a, 'answer-a', 1);
+  t.equal(c.get(b), undefined, 'a key sharing the slot is not answered by another key');
+  t.equal(c.peek(b), undefined, 'nor peeked');
+  t.equal(c.get(a), 'answer-a', 'the key itself is');
+  c.set(b, 'answer-b', 1);
+  t.equal(c.get(a), undefined, 'the later key displaces the earlier in the slot');
+  t.equal(c.get(b), 'answer-b');
+  // Keys of one length that differ near the start (as distinct large pods do) each keep their own slot.
+  const keys = Array.from({ length: 50 }, (_, i) => `${String(i).padStart(4, '0')}${'x'.repeat(70000)}`);
+  for (const k of keys) c.set(k, k.slice(0, 4), 1);
+  t.same(keys.map((k) => c.get(k)), keys.map((k) => k.slice(0, 4)), 'all 50 long keys are found');
+  t.ok(c.bytes >= 50 * 70000, 'long keys count towards the size');
 });
 
 t.test('cache key: the body without its first uid member, found only when written plainly', async (t) => {

@@ -9,7 +9,7 @@ import https from 'node:https';
 import { isDeepStrictEqual } from 'node:util';
 import { ensureCerts } from '../../certs/ensure.js';
 import { UserError } from '../../common/errors.js';
-import { AdmissionCache, isRequestUid, locateUid } from '../../webhook/cache.js';
+import { AdmissionCache, hintOf, isRequestUid, locateUid, slotOf } from '../../webhook/cache.js';
 import { createAdmitter, reviewText } from '../../webhook/answer.js';
 import type { AdmissionReviewRequest, InjectFn } from '../../webhook/admission.js';
 import { loadInjector } from '../../inject/injector.js';
@@ -57,9 +57,51 @@ t.test('LRU: bounded by entries and by size, recency refreshed on a hit', async 
   t.same([c.size, c.bytes], [0, 0]);
 });
 
+t.test('LRU: keys past the length V8 hashes are kept apart and never confused', async (t) => {
+  const c = new AdmissionCache<string>({ maxEntries: 100, maxBytes: 64 * 1024 * 1024 });
+  // Same length, same first and last 8000 characters: they share an LRU slot (slotOf).
+  const head = 'h'.repeat(9000);
+  const tail = 't'.repeat(9000);
+  const a = `${head}A${tail}`;
+  const b = `${head}B${tail}`;
+  t.equal(slotOf(a), slotOf(b), 'a different middle: one slot');
+  t.ok(slotOf(a).length <= 16383, 'a slot name is short enough for V8 to hash');
+  t.equal(slotOf('short'), 'short', 'a short key is its own slot');
+  c.set(a, 'answer-a', 1);
+  t.equal(c.get(b), undefined, 'a key sharing the slot is not answered by another key');
+  t.equal(c.peek(b), undefined, 'nor peeked');
+  t.equal(c.get(a), 'answer-a', 'the key itself is');
+  c.set(b, 'answer-b', 1);
+  t.equal(c.get(a), undefined, 'the later key displaces the earlier in the slot');
+  t.equal(c.get(b), 'answer-b');
+  // Keys of one length that differ near the start (as distinct large pods do) each keep their own slot.
+  const keys = Array.from({ length: 50 }, (_, i) => `${String(i).padStart(4, '0')}${'x'.repeat(70000)}`);
+  for (const k of keys) c.set(k, k.slice(0, 4), 1);
+  t.same(keys.map((k) => c.get(k)), keys.map((k) => k.slice(0, 4)), 'all 50 long keys are found');
+  t.ok(c.bytes >= 50 * 70000, 'long keys count towards the size');
+});
+
+t.test('locateUid: the slot and hint it computes from the pieces are those of the whole key', async (t) => {
+  // Lengths around the sample sizes (2000, 8000) and the thresholds (4096, 16383), the uid anywhere.
+  const lengths = [10, 1999, 2000, 2001, 4090, 4100, 7999, 8000, 8001, 16370, 16390, 20000, 70000];
+  fc.assert(
+    fc.property(fc.constantFrom(...lengths), fc.constantFrom(...lengths), fc.string({ minLength: 1, maxLength: 8 }).filter((u) => !/["\\\u0000-\u001f]/.test(u)), (before, after, uid) => {
+      const raw = `${'a'.repeat(before)}"uid":"${uid}"${'b'.repeat(after - 1)}z`;
+      const found = locateUid(raw)!;
+      return found.uid === uid && found.slot === slotOf(found.key) && found.hint === hintOf(found.key);
+    }),
+    { numRuns: 300 },
+  );
+  const long = locateUid(`{"request":{"uid":"x",${'"p":1,'.repeat(5000)}"q":2}}`)!;
+  t.not(long.slot, long.key, 'a long key gets a sampled slot');
+  t.ok(long.hint.length < 4200, 'and a short hint');
+  t.pass('slot and hint agree with slotOf and hintOf');
+});
+
 t.test('cache key: the body without its first uid member, found only when written plainly', async (t) => {
   const body = '{"request":{"uid":"u-1","object":{"metadata":{"uid":"u-1"}}}}';
-  t.same(locateUid(body), { key: '12:{"request":{,"object":{"metadata":{"uid":"u-1"}}}}', uid: 'u-1' }, 'the first occurrence goes');
+  const key = '12:{"request":{,"object":{"metadata":{"uid":"u-1"}}}}';
+  t.same(locateUid(body), { key, slot: key, hint: key, uid: 'u-1' }, 'the first occurrence goes (a short key is its own slot and hint)');
   t.equal(isRequestUid(body, locateUid(body)!), true, 'and it is request.uid');
   for (const [name, text] of [
     ['spaced', '{"request":{"uid": "u-1"}}'],
@@ -253,14 +295,20 @@ t.test('through HTTPS: a hit answers exactly what a miss, and an uncached server
   let refusedHits = 0;
   for (const [i, v] of all.entries()) {
     const first = `uid-${i}-first`;
+    const again = `uid-${i}-again`;
     const second = `uid-${i}-second`;
     const hits = cache.hits;
+    const size = cache.size;
     const miss = await call(cached.url, '/inject', withUid(v.body, first), { ca, agent });
     t.equal(cache.hits, hits, `${v.name}: first answer is not a hit (no collision with an earlier variant)`);
+    t.equal(cache.size, size, `${v.name}: and is not kept, only noted`);
+    const kept = await call(cached.url, '/inject', withUid(v.body, again), { ca, agent });
+    t.equal(cache.hits, hits, `${v.name}: second answer is not a hit either`);
+    t.equal(kept.body, miss.body.replace(JSON.stringify(first), JSON.stringify(again)), `${v.name}: second answer == first but for the uid`);
     const hit = await call(cached.url, '/inject', withUid(v.body, second), { ca, agent });
     const reference = await call(plain.url, '/inject', withUid(v.body, second), { ca, agent });
     t.equal(miss.status, 200, `${v.name}: 200`);
-    t.equal(cache.hits, hits + 1, `${v.name}: second answer is a hit`);
+    t.equal(cache.hits, hits + 1, `${v.name}: third answer is a hit`);
     t.equal(hit.body, reference.body, `${v.name}: hit == uncached answer, byte for byte`);
     t.equal(miss.body, hit.body.replace(JSON.stringify(second), JSON.stringify(first)), `${v.name}: hit == miss but for the uid`);
     const answer = hit.json as { response: { uid: string; allowed: boolean } };
@@ -322,7 +370,11 @@ t.test('a bounded cache evicts and recomputes the same answer', async (t) => {
   const cache = server.admitter.cache!;
   const bodies = ['a', 'b', 'c'].map((app) => review(podWith((p) => (p.metadata.labels.app = app))));
   const answers: string[] = [];
-  for (const b of bodies) answers.push((await call(server.url, '/inject', withUid(b, 'u'), { ca })).body);
+  // Each twice: a key's answer is kept from its second sighting.
+  for (const b of bodies) {
+    answers.push((await call(server.url, '/inject', withUid(b, 'u'), { ca })).body);
+    await call(server.url, '/inject', withUid(b, 'u'), { ca });
+  }
   t.equal(cache.size, 2);
   const again = await call(server.url, '/inject', withUid(bodies[0]!, 'u'), { ca });
   t.equal(cache.hits, 0, 'the oldest was evicted');

@@ -59,7 +59,8 @@ t.test('admissions are counted by result and deciding rule, timed, and the servi
   invalid.metadata.annotations['traffic.sidecar.istio.io/includeInboundPorts'] = 'bad';
   const requests: [string, string | undefined][] = [
     ['/inject', JSON.stringify(review(fixturePod, { uid: 'a' }))],
-    ['/inject', JSON.stringify(review(fixturePod, { uid: 'b' }))], // a cache hit counts the same
+    ['/inject', JSON.stringify(review(fixturePod, { uid: 'b' }))], // kept on this second sighting
+    ['/inject', JSON.stringify(review(fixturePod, { uid: 'c' }))], // a cache hit counts the same
     ['/inject/cluster/Kubernetes/net/n1', JSON.stringify(review(optOut))],
     ['/inject', JSON.stringify(review(invalid))],
     ['/inject', JSON.stringify(review({ kind: 'Service' }, { kind: { group: '', version: 'v1', kind: 'Service' } }))],
@@ -70,11 +71,11 @@ t.test('admissions are counted by result and deciding rule, timed, and the servi
   // Neither is an admission.
   t.equal((await call(server.url, '/healthz', undefined, opts)).status, 200);
   t.equal((await call(server.url, '/nope', '{}', opts)).status, 404);
-  t.equal(server.admitter.cache?.hits, 1, 'the second identical pod was a cache hit');
+  t.equal(server.admitter.cache?.hits, 1, 'the third identical pod was a cache hit');
 
   const text = await metrics.render();
   const expected: [string, string, number][] = [
-    ['injected', 'policy', 2],
+    ['injected', 'policy', 3],
     ['skipped', 'pod-label', 1],
     ['refused', 'invalid-pod', 1],
     ['skipped', 'not-a-pod', 1],

@@ -113,10 +113,14 @@ t.test('the cache checks request.uid on the first hit when the body opens with i
   const answerTo = (raw: string) => admitter.cached(raw) ?? admitter.answer(JSON.parse(raw), raw);
   const uidOf = (text: string) => (JSON.parse(text) as { response: { uid: string } }).response.uid;
 
+  // A key's first answer is only noted; its second is kept.
+  const noted = answerTo(body('same', 'same'));
+  t.equal(uidOf(noted.text), 'same');
+  t.equal(cache.size, 0, 'a first sighting keeps no answer');
   // A later duplicate uid member wins in JSON.parse: that body's key must never answer another.
   const a = answerTo(body('same', 'same'));
   t.equal(uidOf(a.text), 'same');
-  t.equal(cache.size, 1, 'kept unchecked');
+  t.equal(cache.size, 1, 'kept unchecked on the second');
   const b = answerTo(body('u-2', 'same'));
   t.equal(b.cached, false, 'the first hit finds the member is not request.uid');
   t.equal(uidOf(b.text), 'same', 'and the answer carries the uid JSON.parse sees');
@@ -125,9 +129,11 @@ t.test('the cache checks request.uid on the first hit when the body opens with i
   t.equal(c.cached, false, 'nor is it ever served');
   t.equal(cache.size, 1, 'nor stored again');
 
-  // The usual body: stored on the miss, checked and served on the first hit, served after.
+  // The usual body: noted on the first miss, stored on the second, checked and served on the first hit, served after.
   const first = answerTo(body('u-1', ''));
   t.equal(first.cached, false);
+  const stored = answerTo(body('u-0', ''));
+  t.equal(stored.cached, false);
   const second = answerTo(body('u-4', ''));
   const third = answerTo(body('u-5', ''));
   t.same([second.cached, third.cached], [true, true]);

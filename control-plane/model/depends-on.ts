@@ -94,7 +94,13 @@ function touches(snapshot: MeshSnapshot, proxy: MeshProxy, obj: ConfigObject): b
     return viewReaches(cachedProxyView(snapshot, proxy), host, o.clusterDomain);
   }
   if (isKind(obj, 'Sidecar')) return ns === o.rootNamespace || ns === proxy.namespace;
-  // Other kinds (Gateway, security, telemetry) are not read by the traffic view.
+  // Telemetry and the workload-facing security kinds apply to the workloads of their namespace (all of
+  // them from the root namespace); their selectors could narrow this, over-approximating is safe.
+  if (isKind(obj, 'Telemetry') || isKind(obj, 'AuthorizationPolicy') || isKind(obj, 'RequestAuthentication')) return ns === o.rootNamespace || ns === proxy.namespace;
+  // PeerAuthentication sets a server's inbound mode and, through auto mTLS, what its clients send: it
+  // can reach any proxy.
+  if (isKind(obj, 'PeerAuthentication')) return true;
+  // Gateway is not translated for sidecars or proxyless clients.
   return false;
 }
 

@@ -238,8 +238,9 @@ function sidecarValues(inj: Injector, pod: Pod, annotations: Record<string, stri
     xdsAddress: c.xdsAddress,
     clusterId: c.clusterId,
     meshId: c.meshId,
-    workloadCertsVolume: certs ? workloadCertsVolume(c) : undefined,
-    workloadCertsMount: certs ? workloadCertsMount() : undefined,
+    // Lists, or absent (a spread adds nothing, a whole-value key is dropped) without certificates.
+    workloadCertsVolumes: certs ? [workloadCertsVolume(c)] : undefined,
+    workloadCertsMounts: certs ? [workloadCertsMount()] : undefined,
     workloadTlsMode: certs ? 'istio' : undefined,
     // Rendered only when a template (grpc.yaml) reads it: most pods never need it.
     get grpcBootstrap(): string {

@@ -22,7 +22,7 @@ export const PLACEHOLDERS = [
   'initImage', 'proxyImage', 'imagePullPolicy', 'iptablesArgs', 'initResources', 'proxyResources',
   'proxyUID', 'proxyGID', 'bootstrap', 'proxyLogLevel', 'concurrency', 'revision', 'xdsAddress',
   'clusterId', 'meshId', 'componentLogLevelArgs', 'concurrencyArgs', 'drainArgs', 'proxyLifecycle',
-  'workloadCertsVolume', 'workloadCertsMount', 'workloadTlsMode', 'grpcBootstrap',
+  'workloadCertsVolumes', 'workloadCertsMounts', 'workloadTlsMode', 'grpcBootstrap',
 ] as const;
 export type PlaceholderName = (typeof PLACEHOLDERS)[number];
 export type SidecarValues = Readonly<Record<PlaceholderName, unknown>>;

@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { portArg } from '../common/cli-options.js';
 import { UserError } from '../common/errors.js';
+import { renderGrpcBootstrap } from './grpc.js';
 import { DEFAULT_XDS_ADDRESS, renderBootstrap, type SidecarBootstrapParams } from './sidecar.js';
 
 export interface BootstrapFlags {
@@ -14,6 +15,10 @@ export interface BootstrapFlags {
   meshId?: string;
   appPorts?: number[];
   output?: string;
+  /** a proxyless gRPC xDS bootstrap instead of Envoy's */
+  grpc?: boolean;
+  /** where the workload certificate is mounted (Envoy secrets / gRPC certificate provider) */
+  credentialsDir?: string;
 }
 
 function portList(value: string): number[] {
@@ -33,6 +38,8 @@ export function register(program: Command): void {
     .option('--cluster-id <id>', 'cluster id for node metadata')
     .option('--mesh-id <id>', 'mesh id for node metadata')
     .option('--app-ports <list>', 'comma-separated app container ports', portList)
+    .option('--grpc', 'print a proxyless gRPC xDS bootstrap (GRPC_XDS_BOOTSTRAP_CONFIG) instead of the Envoy bootstrap')
+    .option('--credentials-dir <dir>', 'workload certificate directory (cert-chain.pem, key.pem, root-cert.pem): Envoy secrets default/ROOTCA read it; with --grpc default /var/run/secrets/workload-spiffe-credentials')
     .option('-o, --output <file>', 'write to FILE instead of stdout')
     .action(async (flags: BootstrapFlags) => {
       await runBootstrap(flags);
@@ -56,11 +63,16 @@ export function bootstrapParams(flags: BootstrapFlags, env: NodeJS.ProcessEnv): 
   if (flags.clusterId) p.clusterId = flags.clusterId;
   if (flags.meshId) p.meshId = flags.meshId;
   if (flags.appPorts) p.appPorts = flags.appPorts;
+  if (flags.credentialsDir) p.workloadCredentialsDir = flags.credentialsDir;
   return p;
 }
 
 export async function runBootstrap(flags: BootstrapFlags, env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const text = JSON.stringify(renderBootstrap(bootstrapParams(flags, env)), null, 2) + '\n';
+  const p = bootstrapParams(flags, env);
+  const doc = flags.grpc
+    ? renderGrpcBootstrap({ ...p, ...(p.workloadCredentialsDir !== undefined ? { credentialsDir: p.workloadCredentialsDir } : {}) })
+    : renderBootstrap(p);
+  const text = JSON.stringify(doc, null, 2) + '\n';
   if (flags.output) {
     try {
       await writeFile(flags.output, text);

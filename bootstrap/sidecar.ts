@@ -38,6 +38,11 @@ export interface SidecarBootstrapParams {
   prometheusScrape?: PrometheusScrape;
   /** DNS suffix of the cluster, default cluster.local */
   clusterDomain?: string;
+  /**
+   * The directory the injector mounted the workload certificate into (workload-credentials.ts);
+   * when set, static secrets `default` and `ROOTCA` read it, for the xDS TLS contexts to name.
+   */
+  workloadCredentialsDir?: string;
 }
 
 import { UserError } from '../common/errors.js';
@@ -46,6 +51,7 @@ import { isObject } from '../common/objects.js';
 import { METRICS_FETCH_TIMEOUT_MS, parsePrometheusScrape, type PrometheusScrape } from './app-metrics.js';
 import { DEFAULT_PROBE_TIMEOUT_S, TCP_PROBE_INTERVAL_S, parseAppProbe, grpcHealthCheckFrame, type AppProbe, type TcpAppProbe } from './app-probes.js';
 import { LUA_FILTER_NAME, LUA_METADATA_KEY, STATUS_LUA } from './status-lua.js';
+import { staticSecrets } from './workload-credentials.js';
 
 export type { PrometheusScrape } from './app-metrics.js';
 
@@ -290,6 +296,7 @@ export function renderBootstrap(p: SidecarBootstrapParams): Record<string, unkno
         httpListener('tandem-prometheus-15090', 15090, [toAdmin('/stats/prometheus')]),
         httpListener('tandem-agent-15020', 15020, [statsRoute, ...probes.map(probeRoute)], statusFilters),
       ],
+      ...(p.workloadCredentialsDir !== undefined ? { secrets: staticSecrets(p.workloadCredentialsDir) } : {}),
     },
   };
 }

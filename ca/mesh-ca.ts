@@ -9,7 +9,7 @@ import { DEFAULT_CA_DIR, loadDirCa } from './dir-source.js';
 import { startPodCertificateSigner, type PodCertificateSigner } from './pod-certificates/signer.js';
 import { startRootDistribution, type RootDistribution } from './root-distribution/controller.js';
 import { loadSecretCa } from './secret-source.js';
-import { secureServerCredentials, type ServerCertificate } from './server-credentials.js';
+import { startServerCertificate, type ServerCertificate } from './server-credentials.js';
 import { DEFAULT_TRUST_DOMAIN } from './spiffe.js';
 
 /**
@@ -28,15 +28,21 @@ export interface MeshCaOptions {
   jwks?: { file: string; issuer: string };
   /** the Pod Certificate signer and root distribution (default: on with a kubeConfig) */
   controllers?: boolean;
+  /** lifetime of the 15012 serving certificate (default 30 days), renewed in-process at half-life */
+  serverCertTtlMs?: number;
   logger?: Logger;
 }
 
 export interface MeshCa {
   authority: Authority;
   source: 'cacerts' | 'tandem-ca' | 'dir';
-  /** TLS for 15012: a server certificate from the mesh CA for tandem-xds.tandem-system.svc(.cluster.local), localhost, 127.0.0.1 */
+  /**
+   * TLS for 15012: a server certificate from the mesh CA for tandem-xds.tandem-system.svc(.cluster.local),
+   * localhost, 127.0.0.1, renewed at half-life while the server runs (new handshakes get the new one).
+   */
   credentials: ServerCredentials;
-  serverCertificate: ServerCertificate;
+  /** the serving certificate new handshakes get (changes at each renewal) */
+  readonly serverCertificate: ServerCertificate;
   /** adds istio.v1.auth.IstioCertificateService to the 15012 server; throws without a way to verify tokens */
   registerCertificateService(server: Server): void;
   /** callers' tokens can be verified (TokenReview in a cluster, or a JWKS): only then is the CA API served */
@@ -75,7 +81,12 @@ export async function startMeshCa(opts: MeshCaOptions): Promise<MeshCa> {
   else if (opts.kubeConfig) authenticate = tokenReviewAuthenticator(opts.kubeConfig);
 
   if (!authenticate) logger.warn({}, 'CA API off: no cluster (TokenReview) and no --ca-jwks; the secure port serves ADS only');
-  const { credentials, certificate } = await secureServerCredentials(authority);
+  const serving = await startServerCertificate(() => authority, {
+    ...(opts.serverCertTtlMs !== undefined ? { ttlMs: opts.serverCertTtlMs } : {}),
+    onRenew: (c) => logger.info({ notAfter: c.notAfter.toISOString() }, 'renewed the secure port\'s serving certificate'),
+    onError: (err) => logger.error({ err: (err as Error).message }, 'renewing the secure port\'s serving certificate failed; the current one stays, retrying'),
+  });
+  const credentials = serving.credentials;
   const register = (server: Server): void => {
     if (!authenticate) throw new UserError('the CA API needs a way to verify tokens: run in a cluster (TokenReview) or pass --ca-jwks FILE --ca-jwt-issuer ISS');
     registerCertificateService(server, { authority: () => authority, authenticate, trustDomain, logger });
@@ -90,12 +101,15 @@ export async function startMeshCa(opts: MeshCaOptions): Promise<MeshCa> {
     authority,
     source,
     credentials,
-    serverCertificate: certificate,
+    get serverCertificate() {
+      return serving.current();
+    },
     registerCertificateService: register,
     verifiesCallers: authenticate !== undefined,
     secureServer: (port) => ({ port, credentials, ...(authenticate ? { register } : {}) }),
     synced: Promise.all([signer?.synced, roots?.synced]).then(() => undefined),
     async stop() {
+      serving.stop();
       await Promise.all([signer?.stop(), roots?.stop()]);
     },
   };

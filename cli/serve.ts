@@ -114,12 +114,14 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
   if (certMode === 'files' && !opts.certDir) throw new UserError('--cert-mode files needs --cert-dir DIR (the mounted certificate Secret)');
   const metrics = getMetrics();
 
-  // Fail on bad config or templates before anything listens.
-  const injector = await loadInjector({ configPath: opts.config, templatesDir: opts.templates, controlPlaneNamespace: namespace });
-
   // Loaded once, when something needs the cluster (self-managed certificates, the Kubernetes registry).
   let kubeConfig: KubeConfig | undefined;
   const clusterConfig = async (): Promise<KubeConfig> => (kubeConfig ??= (await import('../common/kubeconfig.js')).loadKubeConfig());
+
+  // Fail on bad config or templates before anything listens. In a cluster, workloadCertificates
+  // left unset follows API discovery (inject/pod-certificate-discovery.ts).
+  const podCertificatesServed = async (): Promise<boolean> => (await import('../inject/pod-certificate-discovery.js')).servesPodCertificates(await clusterConfig());
+  const injector = await loadInjector({ configPath: opts.config, templatesDir: opts.templates, controlPlaneNamespace: namespace, ...(inCluster ? { podCertificatesServed } : {}) });
 
   const readiness = new ReadinessGate(['certificates', 'ca', 'registry']);
   const started: Closer[] = [];

@@ -13,6 +13,12 @@ import { isObject } from '../common/objects.js';
  */
 export type InterceptionMode = 'REDIRECT' | 'TPROXY' | 'NONE';
 export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
+/** How pods get their workload certificate: Kubernetes Pod Certificates (no agent), or not at all. */
+export type WorkloadCertificates = 'podCertificate' | 'none';
+export const WORKLOAD_CERTIFICATE_MODES: readonly WorkloadCertificates[] = ['podCertificate', 'none'];
+/** The apiserver's bounds for a podCertificate source's maxExpirationSeconds (1 hour to 91 days). */
+export const MIN_POD_CERTIFICATE_SECONDS = 3600;
+export const MAX_POD_CERTIFICATE_SECONDS = 7_862_400;
 
 export interface ResourceList {
   cpu?: string;
@@ -65,6 +71,15 @@ export interface InjectorConfig {
   enablePrometheusMerge: boolean;
   /** Mesh-wide ProxyConfig (Istio's meshConfig.defaultConfig), under each pod's proxy.istio.io/config. */
   proxyConfig: ProxyConfigSettings;
+  /**
+   * `podCertificate`: a projected volume (podCertificate source for tandem's signer, plus the
+   * istio-ca-root-cert ConfigMap) mounted into the proxy. Absent from the file: decided at start by
+   * whether the cluster serves certificates.k8s.io/v1beta1 PodCertificateRequest (loadInjector's
+   * `podCertificatesServed`); `none` where nothing asks (offline injection, no cluster).
+   */
+  workloadCertificates?: WorkloadCertificates;
+  /** the podCertificate source's maxExpirationSeconds (the apiserver's default is 24 h) */
+  podCertificate: { maxExpirationSeconds: number };
 }
 
 export const DEFAULT_CONFIG: InjectorConfig = {
@@ -99,6 +114,7 @@ export const DEFAULT_CONFIG: InjectorConfig = {
   rewriteAppHTTPProbers: true,
   enablePrometheusMerge: true,
   proxyConfig: DEFAULT_PROXY_CONFIG,
+  podCertificate: { maxExpirationSeconds: 86_400 },
 };
 
 export const ENVOY_LOG_LEVELS: readonly string[] = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 'critical', 'off'];
@@ -197,7 +213,16 @@ export function injectorConfigFrom(doc: unknown, source = 'injector config'): In
   const top = r.obj(doc, '', [
     'policy', 'neverInjectSelector', 'alwaysInjectSelector', 'revision', 'nativeSidecars', 'cni', 'images',
     'xdsAddress', 'clusterId', 'meshId', 'proxy', 'init', 'capture', 'rewriteAppHTTPProbers', 'enablePrometheusMerge', 'proxyConfig',
+    'workloadCertificates', 'podCertificate',
   ]);
+  const podCertificate = r.obj(top.podCertificate ?? {}, 'podCertificate', ['maxExpirationSeconds']);
+  const maxExpiration = podCertificate.maxExpirationSeconds ?? d.podCertificate.maxExpirationSeconds;
+  if (typeof maxExpiration !== 'number' || !Number.isInteger(maxExpiration) || maxExpiration < MIN_POD_CERTIFICATE_SECONDS || maxExpiration > MAX_POD_CERTIFICATE_SECONDS) {
+    r.fail('podCertificate.maxExpirationSeconds', `must be an integer from ${MIN_POD_CERTIFICATE_SECONDS} to ${MAX_POD_CERTIFICATE_SECONDS} (the apiserver's bounds), got ${JSON.stringify(maxExpiration)}`);
+  }
+  const workloadCertificates = top.workloadCertificates === undefined || top.workloadCertificates === null
+    ? undefined
+    : (r.str(top.workloadCertificates, 'workloadCertificates', '', { oneOf: WORKLOAD_CERTIFICATE_MODES }) as WorkloadCertificates);
   const images = r.obj(top.images ?? {}, 'images', ['proxy', 'init', 'pullPolicy']);
   const proxy = r.obj(top.proxy ?? {}, 'proxy', ['uid', 'gid', 'logLevel', 'componentLogLevel', 'resources']);
   const init = r.obj(top.init ?? {}, 'init', ['resources']);
@@ -242,6 +267,8 @@ export function injectorConfigFrom(doc: unknown, source = 'injector config'): In
     rewriteAppHTTPProbers: r.bool(top.rewriteAppHTTPProbers, 'rewriteAppHTTPProbers', d.rewriteAppHTTPProbers),
     enablePrometheusMerge: r.bool(top.enablePrometheusMerge, 'enablePrometheusMerge', d.enablePrometheusMerge),
     proxyConfig: mergeProxyConfig(d.proxyConfig, top.proxyConfig, `${source}: proxyConfig`),
+    ...(workloadCertificates ? { workloadCertificates } : {}),
+    podCertificate: { maxExpirationSeconds: maxExpiration as number },
   };
   return cfg;
 }

@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import { LRUCache } from 'lru-cache';
 import { parseAppProbe } from '../bootstrap/app-probes.js';
+import { renderGrpcBootstrap } from '../bootstrap/grpc.js';
 import { renderBootstrap, type PrometheusScrape } from '../bootstrap/sidecar.js';
+import { WORKLOAD_CREDENTIALS_DIR } from '../bootstrap/workload-credentials.js';
 import { UserError } from '../common/errors.js';
 import { captureSettings, iptablesArgs, validateCaptureDefaults } from './capture.js';
 import { canonicalLabels, workloadOf } from './canonical.js';
@@ -25,6 +27,7 @@ import { resourcesFromAnnotations } from './resources.js';
 import { removePreviousInjection, type InjectionStatus } from './status.js';
 import { loadTemplates, validateRendered, type SidecarTemplates, type SidecarValues } from './templates.js';
 import type { InjectionContext, InjectionOutcome, Pod } from './types.js';
+import { workloadCertificatesOn, workloadCertsMount, workloadCertsVolume } from './workload-certificates.js';
 import { DEFAULT_NAMESPACE } from '../common/names.js';
 import { isObject } from '../common/objects.js';
 
@@ -49,6 +52,11 @@ export interface LoadInjectorOptions {
   config?: unknown;
   /** the control plane's own namespace, never injected (default tandem-system) */
   controlPlaneNamespace?: string;
+  /**
+   * Asked only when the config leaves `workloadCertificates` unset: does the cluster serve
+   * PodCertificateRequest (inject/pod-certificate-discovery.ts)? Without it, `none`.
+   */
+  podCertificatesServed?: () => Promise<boolean>;
 }
 
 /** Loads and validates config and templates; throws UserError on anything invalid (fail at startup, not at admission). */
@@ -65,6 +73,7 @@ export async function loadInjector(opts: LoadInjectorOptions = {}): Promise<Inje
   } else {
     config = opts.config === undefined ? structuredClone(DEFAULT_CONFIG) : injectorConfigFrom(opts.config);
   }
+  if (config.workloadCertificates === undefined) config.workloadCertificates = opts.podCertificatesServed && (await opts.podCertificatesServed()) ? 'podCertificate' : 'none';
   validateCaptureDefaults(config.capture, opts.configPath ?? 'injector config');
   const componentProblem = config.proxy.componentLogLevel === '' ? undefined : componentLogLevelProblem(config.proxy.componentLogLevel);
   if (componentProblem) throw new UserError(`${opts.configPath ?? 'injector config'}: proxy.componentLogLevel: ${componentProblem}`);
@@ -128,6 +137,7 @@ function bootstrapText(inj: Injector, labels: Record<string, string>, appPorts: 
       appPorts,
       ...(Object.keys(probers).length > 0 ? { appProbes: probers as Record<string, unknown> } : {}),
       ...(prometheusEnv ? { prometheusScrape: JSON.parse(prometheusEnv) as PrometheusScrape } : {}),
+      ...(workloadCertificatesOn(c) ? { workloadCredentialsDir: WORKLOAD_CREDENTIALS_DIR } : {}),
     }),
   );
 }
@@ -180,6 +190,8 @@ function configLevelValues(c: InjectorConfig): Record<string, unknown> {
     xdsAddress: c.xdsAddress,
     clusterId: c.clusterId,
     meshId: c.meshId,
+    // With certificates delivered, a proxyless (grpc template) workload serves mTLS as a sidecar's does.
+    workloadTlsMode: workloadCertificatesOn(c) ? 'istio' : undefined,
   };
 }
 
@@ -204,6 +216,7 @@ function sidecarValues(inj: Injector, pod: Pod, annotations: Record<string, stri
   const appPorts = (pod.spec?.containers ?? []).flatMap((ct) => (ct.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => p.containerPort));
   const bootstrap = cachedBootstrap(inj, labels, appPorts, x.probers, x.probersText, x.prometheusEnv);
   const drain = x.proxyConfig.terminationDrainSeconds;
+  const certs = workloadCertificatesOn(c);
   return {
     initImage: c.images.init,
     proxyImage: proxy.image,
@@ -225,6 +238,19 @@ function sidecarValues(inj: Injector, pod: Pod, annotations: Record<string, stri
     xdsAddress: c.xdsAddress,
     clusterId: c.clusterId,
     meshId: c.meshId,
+    // Lists, or absent (a spread adds nothing, a whole-value key is dropped) without certificates.
+    workloadCertsVolumes: certs ? [workloadCertsVolume(c)] : undefined,
+    workloadCertsMounts: certs ? [workloadCertsMount()] : undefined,
+    workloadTlsMode: certs ? 'istio' : undefined,
+    // Rendered only when a template (grpc.yaml) reads it: most pods never need it.
+    get grpcBootstrap(): string {
+      return JSON.stringify(
+        renderGrpcBootstrap({
+          podName: '$(POD_NAME)', podNamespace: '$(POD_NAMESPACE)', podIp: '$(INSTANCE_IP)', serviceAccount: SERVICE_ACCOUNT_REF,
+          xdsAddress: c.xdsAddress, clusterId: c.clusterId, meshId: c.meshId, labels,
+        }),
+      );
+    },
   };
 }
 

@@ -27,7 +27,7 @@ export const SIDECAR_TEMPLATE = 'sidecar';
 export const EVERY_APP_CONTAINER = '*';
 
 /** Placeholders whose values do not depend on the pod. */
-export const CONFIG_LEVEL_PLACEHOLDERS = ['initImage', 'imagePullPolicy', 'proxyUID', 'proxyGID', 'revision', 'xdsAddress', 'clusterId', 'meshId'] as const;
+export const CONFIG_LEVEL_PLACEHOLDERS = ['initImage', 'imagePullPolicy', 'proxyUID', 'proxyGID', 'revision', 'xdsAddress', 'clusterId', 'meshId', 'workloadTlsMode'] as const;
 
 export interface OverlaySpec {
   initContainers?: V1Container[];

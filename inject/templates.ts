@@ -22,6 +22,7 @@ export const PLACEHOLDERS = [
   'initImage', 'proxyImage', 'imagePullPolicy', 'iptablesArgs', 'initResources', 'proxyResources',
   'proxyUID', 'proxyGID', 'bootstrap', 'proxyLogLevel', 'concurrency', 'revision', 'xdsAddress',
   'clusterId', 'meshId', 'componentLogLevelArgs', 'concurrencyArgs', 'drainArgs', 'proxyLifecycle',
+  'workloadCertsVolumes', 'workloadCertsMounts', 'workloadTlsMode', 'grpcBootstrap',
 ] as const;
 export type PlaceholderName = (typeof PLACEHOLDERS)[number];
 export type SidecarValues = Readonly<Record<PlaceholderName, unknown>>;
@@ -52,6 +53,12 @@ export async function loadTemplates(overrideDir?: string): Promise<SidecarTempla
   const sources = {} as Record<TemplateFile, string>;
   for (const f of TEMPLATE_FILES) sources[f] = join(shipped, f);
   const namedSources = new Map<string, string>();
+  // Named templates tandem ships (grpc.yaml); an admin's file of the same name replaces one.
+  for (const n of (await readdir(shipped)).sort()) {
+    if (!n.endsWith('.yaml') || TEMPLATE_FILES.includes(n as TemplateFile)) continue;
+    namedSources.set(n.slice(0, -'.yaml'.length), join(shipped, n));
+  }
+  const fromOverride = new Set<string>();
   if (overrideDir) {
     let names: string[];
     try {
@@ -71,7 +78,8 @@ export async function loadTemplates(overrideDir?: string): Promise<SidecarTempla
       if (name === SIDECAR_TEMPLATE) {
         throw new UserError(`--templates ${overrideDir}: ${n}: the name "sidecar" is the built-in sidecar (override ${TEMPLATE_FILES.join(', ')} instead)`);
       }
-      if (namedSources.has(name)) throw new UserError(`--templates ${overrideDir}: template ${name} is defined twice (.yaml and .yml)`);
+      if (fromOverride.has(name)) throw new UserError(`--templates ${overrideDir}: template ${name} is defined twice (.yaml and .yml)`);
+      fromOverride.add(name);
       namedSources.set(name, join(overrideDir, n));
     }
   }

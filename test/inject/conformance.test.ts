@@ -84,7 +84,7 @@ const NOT_COMPARED: Record<string, string> = {
   'hello-fips-140-3.yaml.injected': 'FIPS 140-3 compliance option',
   'gateway.yaml.injected': 'inject.istio.io/templates: gateway; tandem ships no gateway template (the input fails naming it, tested)',
   'gateway-with-default-container.yaml.injected': 'inject.istio.io/templates: gateway; tandem ships no gateway template (the input fails naming it, tested)',
-  'grpc-simple.yaml.injected': "inject.istio.io/templates: grpc-simple; Istio's template runs pilot-agent to write a gRPC xDS bootstrap, tandem has no agent and ships no such template (the input fails naming it, tested)",
+  'grpc-simple.yaml.injected': "inject.istio.io/templates: grpc-simple; Istio's template runs pilot-agent to write a gRPC xDS bootstrap, tandem has no agent and ships no such template, its agentless equivalent is the named template grpc (the input fails naming it, tested)",
   'grpc-agent.yaml.injected': "inject.istio.io/templates: grpc-agent; Istio's template runs pilot-agent as a proxyless-gRPC xDS proxy, tandem has no agent and ships no such template (the input fails naming it, tested)",
 };
 
@@ -277,7 +277,7 @@ t.test('inputs asking for a template tandem does not ship fail naming it', async
   const inj = await injectorFor(undefined);
   for (const [input, name] of Object.entries(UNAVAILABLE_TEMPLATES)) {
     const docs = loadDocs(`${ISTIO_INJECT}/${input}`);
-    t.throws(() => docs.forEach((d) => injectObject(d, inj)), { name: 'UserError', message: new RegExp(`inject\\.istio\\.io/templates=".*": unknown template "${name}" \\(available: sidecar, custom, spire\\)`) }, input);
+    t.throws(() => docs.forEach((d) => injectObject(d, inj)), { name: 'UserError', message: new RegExp(`inject\\.istio\\.io/templates=".*": unknown template "${name}" \\(available: sidecar, custom, grpc, spire\\)`) }, input);
   }
 });
 

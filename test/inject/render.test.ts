@@ -327,7 +327,7 @@ t.test('warnings for what is not honoured; an unknown template is an error', asy
   const inj = await injector();
   t.throws(() => injectPod(basicPod({ annotations: { 'inject.istio.io/templates': 'gateway' } }), manual(), inj), {
     name: 'UserError',
-    message: 'invalid annotation inject.istio.io/templates="gateway": unknown template "gateway" (available: sidecar)',
+    message: 'invalid annotation inject.istio.io/templates="gateway": unknown template "gateway" (available: sidecar, grpc)',
   });
   t.same(injectPod(basicPod({ annotations: { 'inject.istio.io/templates': 'sidecar' } }), manual(), inj).warnings, []);
   const p = basicPod();

@@ -89,7 +89,7 @@ t.test('template selection errors and template directory errors', async (t) => {
   const inj = await loadInjector({ templatesDir: FIXTURES });
   t.throws(() => injectPod(basicPod({ annotations: { 'inject.istio.io/templates': 'sidecar,gateway' } }), manual(), inj), {
     name: 'UserError',
-    message: 'invalid annotation inject.istio.io/templates="sidecar,gateway": unknown template "gateway" (available: sidecar, custom, spire)',
+    message: 'invalid annotation inject.istio.io/templates="sidecar,gateway": unknown template "gateway" (available: sidecar, custom, grpc, spire)',
   });
   t.same(injectPod(basicPod({ annotations: { 'inject.istio.io/templates': '' } }), manual(), inj).pod.spec?.initContainers?.map((c) => c.name), ['istio-init', 'istio-proxy'], 'empty: the default sidecar');
 

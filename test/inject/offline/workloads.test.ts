@@ -71,7 +71,7 @@ t.test('injectFiles: same code path as the webhook, errors name file, document a
   await t.rejects(injectFiles([join(dir, 'bad.yaml')], inj, 'yaml'), { name: 'UserError', message: `${join(dir, 'bad.yaml')}: document 1: Pod/p: invalid annotation traffic.sidecar.istio.io/excludeInboundPorts="x": "x" is not a port (expected a comma-separated list of ports 1-65535)` });
   await t.rejects(injectFiles([join(dir, 'tpl.yaml')], inj, 'json'), {
     name: 'UserError',
-    message: `${join(dir, 'tpl.yaml')}: document 1: Pod/g: invalid annotation inject.istio.io/templates="gateway": unknown template "gateway" (available: sidecar)`,
+    message: `${join(dir, 'tpl.yaml')}: document 1: Pod/g: invalid annotation inject.istio.io/templates="gateway": unknown template "gateway" (available: sidecar, grpc)`,
   });
   const stdin = await injectFiles(['-'], inj, 'json', { stdin: async () => JSON.stringify(wrap('Pod')) });
   t.equal((JSON.parse(stdin.output) as KubeObject).kind, 'Pod');

@@ -17,6 +17,8 @@ export interface MeshOptions {
   defaultServiceExportTo: ExportTo;
   defaultVirtualServiceExportTo: ExportTo;
   defaultDestinationRuleExportTo: ExportTo;
+  /** Istio's auto mTLS: mTLS to endpoints labelled `security.istio.io/tlsMode: istio` unless a DestinationRule sets TLS */
+  enableAutoMtls: boolean;
 }
 
 export const DEFAULT_MESH_OPTIONS: MeshOptions = Object.freeze({
@@ -27,6 +29,7 @@ export const DEFAULT_MESH_OPTIONS: MeshOptions = Object.freeze({
   defaultServiceExportTo: Object.freeze(['*']),
   defaultVirtualServiceExportTo: Object.freeze(['*']),
   defaultDestinationRuleExportTo: Object.freeze(['*']),
+  enableAutoMtls: true,
 });
 
 export function meshOptions(partial: Partial<MeshOptions> = {}): MeshOptions {

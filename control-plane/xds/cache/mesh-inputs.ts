@@ -15,7 +15,8 @@ export interface IstioInputs {
   options: MeshOptions;
 }
 
-const TRAFFIC_KINDS: ReadonlySet<string> = new Set(['VirtualService', 'DestinationRule', 'ServiceEntry', 'Sidecar']);
+// PeerAuthentication: inbound listeners and auto mTLS read it (translate/istio/inbound.ts, tls.ts)
+const TRAFFIC_KINDS: ReadonlySet<string> = new Set(['VirtualService', 'DestinationRule', 'ServiceEntry', 'Sidecar', 'PeerAuthentication']);
 
 export function trafficConfigs(configs: readonly ConfigObject[]): ConfigObject[] {
   return configs.filter((c) => TRAFFIC_KINDS.has(c.kind));

@@ -89,7 +89,7 @@ function method(name: string, requestType: string): grpc.MethodDefinition<Json, 
  * `server`, which the caller creates, binds and shuts down: other services (the CA,
  * SDS) can share its port.
  */
-const TRAFFIC_KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'Sidecar'] as const;
+const TRAFFIC_KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'Sidecar', 'PeerAuthentication'] as const;
 
 export function registerXds(servers: grpc.Server | readonly grpc.Server[], opts: XdsOptions): XdsHandle {
   let closed = false;

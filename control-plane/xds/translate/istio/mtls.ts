@@ -4,11 +4,12 @@
  * from its bootstrap's certificate provider instance `default`. Server identities are SPIFFE IDs
  * `spiffe://<trustDomain>/ns/<ns>/sa/<sa>`.
  *
- * What grpc-js-xds (1.14) accepts, read from its source: an UpstreamTlsContext whose validation
- * context names `ca_certificate_provider_instance` (the deprecated
- * `validation_context_certificate_provider_instance` is not read) and SANs in `match_subject_alt_names`
- * (`match_typed_subject_alt_names` is not read); a DownstreamTlsContext with
- * `tls_certificate_provider_instance` and `require_client_certificate`.
+ * What grpc-js-xds (1.14) accepts, read from its source: a `validation_context` (or combined) naming
+ * `ca_certificate_provider_instance` (the deprecated `validation_context_certificate_provider_instance`
+ * is not read), `tls_certificate_provider_instance`, and on servers `require_client_certificate`.
+ * Server identities go in `match_typed_subject_alt_names`, which Envoy, grpc-go and grpc-java check;
+ * grpc-js-xds 1.14 reads only the deprecated `match_subject_alt_names`, which the strict Envoy-proto
+ * checker (rightly) refuses to encode — so grpc-js clients do not check the server's identity yet.
  */
 import type { MeshEndpoint, MeshProtocol } from '../../../model/services.js';
 import { T, UPSTREAM_TLS_TYPE, type Json } from './envoy.js';
@@ -68,7 +69,7 @@ function isH2(protocol: MeshProtocol | undefined): boolean {
 /** A sidecar's client side of Istio mTLS: its own certificate, the server checked against the root and the expected identities. */
 export function sidecarUpstreamMtls(o: { sni: string; identities: readonly string[]; protocol?: MeshProtocol }): Json {
   const validation: Json = {};
-  if (o.identities.length > 0) validation['match_typed_subject_alt_names'] = o.identities.map((exact) => ({ san_type: 'URI', matcher: { exact } }));
+  if (o.identities.length > 0) validation['match_typed_subject_alt_names'] = uriMatchers(o.identities);
   return {
     name: TLS_TRANSPORT_SOCKET,
     typed_config: {
@@ -103,14 +104,19 @@ export function sidecarDownstreamMtls(http: boolean): Json {
 
 function grpcProviders(identities: readonly string[]): Json {
   const validation: Json = { ca_certificate_provider_instance: { instance_name: GRPC_CERT_PROVIDER_INSTANCE, certificate_name: GRPC_ROOT_CERT_NAME } };
-  if (identities.length > 0) validation['match_subject_alt_names'] = identities.map((exact) => ({ exact }));
+  if (identities.length > 0) validation['match_typed_subject_alt_names'] = uriMatchers(identities);
   return {
     tls_certificate_provider_instance: { instance_name: GRPC_CERT_PROVIDER_INSTANCE, certificate_name: GRPC_IDENTITY_CERT_NAME },
-    combined_validation_context: { default_validation_context: validation },
+    // not combined_validation_context: that requires an SDS secret, which gRPC has not
+    validation_context: validation,
   };
 }
 
-/** A proxyless client's side of Istio mTLS (grpc-js-xds: certificate providers, exact SAN strings). */
+function uriMatchers(identities: readonly string[]): Json[] {
+  return identities.map((exact) => ({ san_type: 'URI', matcher: { exact } }));
+}
+
+/** A proxyless client's side of Istio mTLS: the bootstrap's certificate providers. */
 export function proxylessUpstreamMtls(identities: readonly string[]): Json {
   return { name: TLS_TRANSPORT_SOCKET, typed_config: { '@type': UPSTREAM_TLS_TYPE, common_tls_context: grpcProviders(identities) } };
 }

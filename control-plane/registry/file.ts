@@ -23,7 +23,9 @@ import {
  * The file registry: `services: [{name, namespace, ports: [{name, port, protocol}],
  * endpoints: [{address, port?, labels?, serviceAccount?}], addresses?}]`. An endpoint's `port`, when
  * given, is where the workload listens for every service port; otherwise it
- * listens on the service port itself.
+ * listens on the service port itself. `serviceAccount` is the workload's Kubernetes service
+ * account, its mesh identity `spiffe://<trustDomain>/ns/<service namespace>/sa/<serviceAccount>`:
+ * clients using mTLS check the server against it (absent: no identity check).
  */
 
 type Obj = Record<string, unknown>;

@@ -32,6 +32,8 @@ export interface MeshOptions {
   defaultVirtualServiceExportTo: ExportTo;
   defaultDestinationRuleExportTo: ExportTo;
   telemetry: MeshTelemetry;
+  /** Istio's auto mTLS: mTLS to endpoints labelled `security.istio.io/tlsMode: istio` unless a DestinationRule sets TLS */
+  enableAutoMtls: boolean;
 }
 
 export const DEFAULT_MESH_OPTIONS: MeshOptions = Object.freeze({
@@ -43,6 +45,7 @@ export const DEFAULT_MESH_OPTIONS: MeshOptions = Object.freeze({
   defaultVirtualServiceExportTo: Object.freeze(['*']),
   defaultDestinationRuleExportTo: Object.freeze(['*']),
   telemetry: meshTelemetry(defaultMeshConfig()),
+  enableAutoMtls: true,
 });
 
 export function meshOptions(partial: Partial<MeshOptions> = {}): MeshOptions {

@@ -25,6 +25,8 @@ export interface MeshEndpoint {
   weight?: number;
   /** `region/zone/subzone` */
   locality?: string;
+  /** the workload's service account (its identity `spiffe://<td>/ns/<service ns>/sa/<sa>`), when the registry knows it */
+  serviceAccount?: string;
 }
 
 export interface MeshServicePort {
@@ -109,6 +111,7 @@ export function serviceEntryServices(se: TypedConfig<'ServiceEntry'>, reg: Regis
           const ep: MeshEndpoint = { address: e.address ?? hostname, port: e.ports?.[p.name] ?? target, labels: e.labels ?? {} };
           if (e.weight !== undefined) ep.weight = e.weight;
           if (e.locality !== undefined) ep.locality = e.locality;
+          if (e.serviceAccount !== undefined) ep.serviceAccount = e.serviceAccount;
           return ep;
         });
       } else if (selected) {
@@ -143,7 +146,10 @@ function workloadEndpoints(reg: RegistrySnapshot, ns: string, selector: Record<s
     if (s.namespace !== ns) continue;
     for (const p of s.ports) {
       for (const e of p.endpoints) {
-        if (!seen.has(e.address) && labelsMatch(selector, e.labels)) seen.set(e.address, { address: e.address, port, labels: e.labels });
+        if (seen.has(e.address) || !labelsMatch(selector, e.labels)) continue;
+        const ep: MeshEndpoint = { address: e.address, port, labels: e.labels };
+        if (e.serviceAccount !== undefined) ep.serviceAccount = e.serviceAccount;
+        seen.set(e.address, ep);
       }
     }
   }

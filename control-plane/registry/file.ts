@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/logger.js';
-import { isDns1035Label, isDns1123Label, isPort } from '../../common/names.js';
+import { isDns1035Label, isDns1123Label, isDns1123Subdomain, isPort } from '../../common/names.js';
 import { isObject as isObj } from '../../common/objects.js';
 import {
   PORT_PROTOCOLS,
@@ -21,9 +21,11 @@ import {
 
 /**
  * The file registry: `services: [{name, namespace, ports: [{name, port, protocol}],
- * endpoints: [{address, port?, labels?}], addresses?}]`. An endpoint's `port`, when
+ * endpoints: [{address, port?, labels?, serviceAccount?}], addresses?}]`. An endpoint's `port`, when
  * given, is where the workload listens for every service port; otherwise it
- * listens on the service port itself.
+ * listens on the service port itself. `serviceAccount` is the workload's Kubernetes service
+ * account, its mesh identity `spiffe://<trustDomain>/ns/<service namespace>/sa/<serviceAccount>`:
+ * clients using mTLS check the server against it (absent: no identity check).
  */
 
 type Obj = Record<string, unknown>;
@@ -77,13 +79,18 @@ export function parseRegistryFile(text: string, source: string): RegistrySnapsho
     const endpoints = rawEndpoints.map((e, j) => {
       const eat = `${at}.endpoints[${j}]`;
       if (!isObj(e)) p.fail(eat, 'must be a mapping');
-      p.keys(eat, e, ['address', 'port', 'labels']);
+      p.keys(eat, e, ['address', 'port', 'labels', 'serviceAccount']);
       const address = e['address'];
       if (typeof address !== 'string' || isIP(address) === 0) p.fail(`${eat}.address`, `must be an IP address (got ${JSON.stringify(address)})`);
       const port = e['port'] === undefined ? undefined : p.port(`${eat}.port`, e['port']);
       const labels = e['labels'] ?? {};
       if (!isObj(labels) || Object.values(labels).some((v) => typeof v !== 'string')) p.fail(`${eat}.labels`, 'must map strings to strings');
-      return { address, port, labels: labels as Record<string, string> };
+      const serviceAccount = e['serviceAccount'];
+      // a Kubernetes ServiceAccount name is a DNS-1123 subdomain
+      if (serviceAccount !== undefined && (typeof serviceAccount !== 'string' || !isDns1123Subdomain(serviceAccount))) {
+        p.fail(`${eat}.serviceAccount`, `must be a service account name (DNS-1123 subdomain, got ${JSON.stringify(serviceAccount)})`);
+      }
+      return { address, port, labels: labels as Record<string, string>, serviceAccount: serviceAccount as string | undefined };
     });
 
     const rawPorts = raw['ports'];
@@ -102,7 +109,11 @@ export function parseRegistryFile(text: string, source: string): RegistrySnapsho
       if (typeof protocol !== 'string' || !PORT_PROTOCOLS.includes(protocol as PortProtocol)) {
         p.fail(`${pat}.protocol`, `must be one of ${PORT_PROTOCOLS.join(', ')} (got ${JSON.stringify(protocol)})`);
       }
-      const eps: Endpoint[] = endpoints.map((e) => ({ address: e.address, port: e.port ?? port, labels: e.labels }));
+      const eps: Endpoint[] = endpoints.map((e) => {
+        const ep: Endpoint = { address: e.address, port: e.port ?? port, labels: e.labels };
+        if (e.serviceAccount !== undefined) ep.serviceAccount = e.serviceAccount;
+        return ep;
+      });
       return { name: pname, port, protocol: protocol as PortProtocol, endpoints: eps };
     });
     return { name, namespace, addresses: addresses as string[], ports };

@@ -12,6 +12,8 @@ export interface Endpoint {
   /** the port the workload listens on for this service port */
   port: number;
   labels: Record<string, string>;
+  /** the workload's Kubernetes service account: its mesh identity (mTLS server identity checks) */
+  serviceAccount?: string;
 }
 
 export interface ServicePort {

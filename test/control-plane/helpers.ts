@@ -18,7 +18,7 @@ type EchoClientCtor = new (target: string, creds: grpc.ChannelCredentials, optio
   Say(req: { message: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: EchoReply) => void): grpc.ClientUnaryCall;
 };
 
-function loadEcho(): { service: grpc.ServiceDefinition; Client: EchoClientCtor } {
+export function loadEcho(): { service: grpc.ServiceDefinition; Client: EchoClientCtor } {
   const def = protoLoader.loadSync(fileURLToPath(new URL('./fixtures/echo.proto', import.meta.url)), { keepCase: true });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { tandem: { test: { Echo: EchoClientCtor & { service: grpc.ServiceDefinition } } } };
   return { service: pkg.tandem.test.Echo.service, Client: pkg.tandem.test.Echo };
@@ -44,9 +44,9 @@ export async function startEcho(name: string): Promise<EchoServer> {
   };
 }
 
-export function echoClient(target: string): InstanceType<EchoClientCtor> {
+export function echoClient(target: string, creds: grpc.ChannelCredentials = grpc.credentials.createInsecure(), options?: grpc.ChannelOptions): InstanceType<EchoClientCtor> {
   const { Client } = loadEcho();
-  return new Client(target, grpc.credentials.createInsecure());
+  return new Client(target, creds, options);
 }
 
 export function say(client: InstanceType<EchoClientCtor>, message: string, timeoutMs = 2000): Promise<EchoReply> {

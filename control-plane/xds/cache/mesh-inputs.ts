@@ -17,11 +17,17 @@ export interface IstioInputs {
   options: MeshOptions;
 }
 
-// Telemetry: access logs and tracing in the connection managers (translate/istio/telemetry.ts)
-const TRAFFIC_KINDS: ReadonlySet<string> = new Set(['VirtualService', 'DestinationRule', 'ServiceEntry', 'Sidecar', 'Telemetry']);
+/**
+ * The config kinds the translation reads — the one list (the server takes these from the store):
+ * routing (VirtualService, DestinationRule, ServiceEntry, Sidecar), Telemetry (access logs and tracing
+ * in the connection managers, translate/istio/telemetry.ts), PeerAuthentication (inbound listeners and
+ * auto mTLS, translate/istio/inbound.ts, tls.ts), AuthorizationPolicy (RBAC filters, translate/istio/authz/).
+ */
+export const TRANSLATED_KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'Sidecar', 'Telemetry', 'PeerAuthentication', 'AuthorizationPolicy'] as const;
+const TRANSLATED: ReadonlySet<string> = new Set(TRANSLATED_KINDS);
 
 export function trafficConfigs(configs: readonly ConfigObject[]): ConfigObject[] {
-  return configs.filter((c) => TRAFFIC_KINDS.has(c.kind));
+  return configs.filter((c) => TRANSLATED.has(c.kind));
 }
 
 /**

@@ -89,7 +89,6 @@ function method(name: string, requestType: string): grpc.MethodDefinition<Json, 
  * `server`, which the caller creates, binds and shuts down: other services (the CA,
  * SDS) can share its port.
  */
-const TRAFFIC_KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'Sidecar', 'Telemetry'] as const;
 
 export function registerXds(servers: grpc.Server | readonly grpc.Server[], opts: XdsOptions): XdsHandle {
   let closed = false;
@@ -100,7 +99,7 @@ export function registerXds(servers: grpc.Server | readonly grpc.Server[], opts:
   const istioInputs = (): IstioInputs | undefined => {
     if (!opts.config && !opts.mesh) return undefined;
     const snap = opts.config?.snapshot();
-    const configs: ConfigObject[] = snap ? TRAFFIC_KINDS.flatMap((k) => snap.list(k)) : [];
+    const configs: ConfigObject[] = snap ? TRANSLATED_KINDS.flatMap((k) => snap.list(k)) : [];
     return { configs, options: mesh };
   };
   const build = (): Generation => builder.build(opts.registry.snapshot(), istioInputs());

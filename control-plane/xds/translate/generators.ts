@@ -7,7 +7,7 @@ import { isHttp, type Json, type TranslateOptions, type XdsType } from './common
 import { loadAssignment } from './endpoints.js';
 import { apiListener, inboundListener, outboundListener } from './listeners.js';
 import { apiRouteConfig, sidecarRouteConfigs } from './routes.js';
-import { translateProxyless, translateSidecar, type ProxyResources } from './istio/translate.js';
+import { translateInbound, translateProxyless, translateSidecar, type ProxyResources } from './istio/translate.js';
 
 /**
  * What each translation reads, declared next to it. The cache (xds/cache/) derives
@@ -147,6 +147,23 @@ function istioGenerator(type: XdsType): ProxyGenerator {
   });
 }
 
+/**
+ * The inbound listeners under PeerAuthentication (translate/istio/inbound.ts): a sidecar's
+ * virtualInbound, a proxyless server's `xds.istio.io/grpc/lds/inbound/<ip>:<port>` listeners.
+ */
+function istioInboundGenerator(): ProxyGenerator {
+  return meshGenerator({
+    name: 'istio-inbound-listener',
+    type: 'listener',
+    // namespace, labels: which PeerAuthentication applies; appPorts: the chains; ips: each port's
+    // protocol (the services with an endpoint at the proxy) and proxyless listener addresses;
+    // proxyless: which of the two kinds of listener
+    reads: ['namespace', 'labels', 'appPorts', 'ips', 'proxyless'],
+    // authorization (translate/istio/authz/) plugs in as translateInbound's `inboundFilters`; none yet
+    generate: (proxy, mesh) => translateInbound(mesh, proxy),
+  });
+}
+
 /** Services with their HTTP ports only, without endpoints: what route configurations read. */
 export const HTTP_SERVICE_SHAPES: RegistryView = {
   name: 'http-service-shapes',
@@ -182,9 +199,9 @@ export const PROXY_GENERATORS: readonly ProxyGenerator[] = [
     name: 'inbound-listener',
     type: 'listener',
     reads: ['appPorts'],
-    modes: ['plain', 'istio'],
     generate: (proxy) => [inboundListener(proxy.appPorts)],
   }),
+  istioInboundGenerator(),
   proxyGenerator({
     name: 'sidecar-routes',
     type: 'route',

@@ -156,3 +156,27 @@ t.test('createIfMissing starts an empty registry file (local state dir)', async 
   await writeFile(file, 'services:\n  - name: later\n    ports: [{port: 80}]\n');
   t.same((await changed).services.map((s) => s.name), ['later'], 'and watches it');
 });
+
+t.test('serviceAccount: an endpoint\'s identity, carried to every port; a bad one names the field', async (t) => {
+  const text = `
+services:
+  - name: echo
+    namespace: demo
+    ports: [{ name: grpc, port: 7070, protocol: GRPC }, { name: http, port: 8080, protocol: HTTP }]
+    endpoints:
+      - { address: 10.0.0.1, serviceAccount: echo-sa, labels: { security.istio.io/tlsMode: istio } }
+      - { address: 10.0.0.2 }
+`;
+  const eps = parseRegistryFile(text, 'services.yaml').services[0]!.ports.map((p) => p.endpoints);
+  for (const list of eps) {
+    t.same(list, [
+      { address: '10.0.0.1', port: list[0]!.port, labels: { 'security.istio.io/tlsMode': 'istio' }, serviceAccount: 'echo-sa' },
+      { address: '10.0.0.2', port: list[0]!.port, labels: {} },
+    ]);
+    t.notOk('serviceAccount' in list[1]!, 'absent stays absent (no undefined key)');
+  }
+  for (const bad of ['Echo_SA', 42, '']) {
+    const doc = `services: [{name: echo, ports: [{port: 7070}], endpoints: [{address: 10.0.0.1, serviceAccount: ${JSON.stringify(bad)}}]}]`;
+    t.throws(() => parseRegistryFile(doc, 'services.yaml'), { message: /^services\.yaml: services\[0\]\.endpoints\[0\]\.serviceAccount: must be a service account name/ }, `refused: ${JSON.stringify(bad)}`);
+  }
+});

@@ -58,14 +58,14 @@ t.test('ISTIO_MUTUAL goes through the identity hook; plain text without one', as
   const dr = obj('DestinationRule', 'shop', 'reviews', { host: 'reviews', trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL', sni: 'outbound_.9080_._.reviews' } }, subsets: [{ name: 'v1', labels: { version: 'v1' } }] });
   const snap = buildMeshSnapshot({ registry, configs: [dr], options: meshOptions() });
   const proxy = { namespace: 'shop', labels: {} };
-  t.notOk(cluster(translateSidecar(snap, proxy), 'outbound|9080||reviews.shop.svc.cluster.local')?.['transport_socket']);
+  t.notOk(cluster(translateSidecar(snap, proxy, {}), 'outbound|9080||reviews.shop.svc.cluster.local')?.['transport_socket'], 'no hooks: plain text');
   const seen: unknown[] = [];
   const socket = { name: 'envoy.transport_sockets.tls', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', sni: 'from-hook' } };
   const r = translateSidecar(snap, proxy, { istioMutual: (req) => (seen.push(req), socket) });
   t.same(cluster(r, 'outbound|9080|v1|reviews.shop.svc.cluster.local')?.['transport_socket'], socket);
   t.same(seen, [
-    { host: 'reviews.shop.svc.cluster.local', port: 9080, subjectAltNames: [], sni: 'outbound_.9080_._.reviews' },
-    { host: 'reviews.shop.svc.cluster.local', port: 9080, subset: 'v1', subjectAltNames: [], sni: 'outbound_.9080_._.reviews' },
+    { host: 'reviews.shop.svc.cluster.local', port: 9080, serverIdentities: [], protocol: 'HTTP', subjectAltNames: [], sni: 'outbound_.9080_._.reviews' },
+    { host: 'reviews.shop.svc.cluster.local', port: 9080, subset: 'v1', serverIdentities: [], protocol: 'HTTP', subjectAltNames: [], sni: 'outbound_.9080_._.reviews' },
   ]);
   t.same(checkAll(r), []);
 });

@@ -59,6 +59,17 @@ const ISTIO: IstioInputs = {
   ] as unknown as ConfigObject[],
 };
 
+/**
+ * Added to ISTIO for the declarations test, so that every input the inbound generator declares
+ * changes it: shop is STRICT but `app: a` workloads DISABLE (namespace, labels), and a ServiceEntry
+ * puts an HTTP endpoint at 10.0.0.5:8080 (ips: the port's protocol).
+ */
+const MTLS_CONFIGS = [
+  { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'shop' }, spec: { mtls: { mode: 'STRICT' } } },
+  { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'a', namespace: 'shop' }, spec: { selector: { matchLabels: { app: 'a' } }, mtls: { mode: 'DISABLE' } } },
+  { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'app', namespace: 'shop' }, spec: { hosts: ['app.shop.svc.cluster.local'], location: 'MESH_INTERNAL', resolution: 'STATIC', ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }], endpoints: [{ address: '10.0.0.5' }] } },
+] as unknown as ConfigObject[];
+
 t.test('every declared input, changed, rebuilds the shared part; every undeclared one leaves it shared', async (t) => {
   for (const mode of ['plain', 'istio'] as const) {
     await t.test(mode, async (t) => checkDeclarations(t, mode));
@@ -66,7 +77,7 @@ t.test('every declared input, changed, rebuilds the shared part; every undeclare
 });
 
 async function checkDeclarations(t: Test, mode: GeneratorMode): Promise<void> {
-  const gen = new ResourceBuilder(O).build({ services }, mode === 'istio' ? ISTIO : undefined);
+  const gen = new ResourceBuilder(O).build({ services }, mode === 'istio' ? { ...ISTIO, configs: [...ISTIO.configs, ...MTLS_CONFIGS] } : undefined);
   t.equal(gen.mode, mode);
   const base = proxy();
   for (const g of generatorsIn(mode)) {

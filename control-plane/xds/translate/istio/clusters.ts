@@ -11,7 +11,7 @@ import type { ProxyView } from '../../../model/proxy-view.js';
 import type { MeshService, MeshServicePort } from '../../../model/services.js';
 import { ADS, duration, durationSeconds, HTTP_OPTIONS, outboundCluster, PASSTHROUGH_CLUSTER, BLACKHOLE_CLUSTER, T, type Json } from './envoy.js';
 import { loadAssignment, subsetEndpoints } from './endpoints.js';
-import { upstreamTransportSocket, type TlsHooks } from './tls.js';
+import { clusterTransport, type ClusterTlsRequest, type TlsHooks } from './tls.js';
 import { clusterPolicy, type ClusterPolicy } from './traffic-policy.js';
 
 export interface ClusterOptions extends TlsHooks {
@@ -152,12 +152,9 @@ function buildCluster(
     c['outlier_detection'] = outlier(policy.outlierDetection);
     if (policy.outlierDetection.minHealthPercent !== undefined) c['common_lb_config'] = { healthy_panic_threshold: { value: policy.outlierDetection.minHealthPercent } };
   }
-  if (!proxyless) {
-    const req: { host: string; port: number; subset?: string } = { host: s.hostname, port: p.port };
-    if (subset) req.subset = subset;
-    const ts = upstreamTransportSocket(policy.tls, req, o);
-    if (ts) c['transport_socket'] = ts;
-  }
+  const req: ClusterTlsRequest = { host: s.hostname, namespace: s.namespace, port: p.port, protocol: p.protocol, endpoints: subsetEndpoints(p.endpoints, subsetLabels), proxyless };
+  if (subset) req.subset = subset;
+  Object.assign(c, clusterTransport(policy.tls, req, o));
   return c;
 }
 

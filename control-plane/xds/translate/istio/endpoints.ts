@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import type { MeshEndpoint } from '../../../model/services.js';
 import { labelsMatch } from '../../../model/selectors.js';
 import type { Json } from './envoy.js';
+import { endpointTlsMetadata } from './mtls.js';
 
 const REGION = 'topology.kubernetes.io/region';
 const ZONE = 'topology.kubernetes.io/zone';
@@ -48,10 +49,14 @@ export function loadAssignment(clusterName: string, endpoints: readonly MeshEndp
       return {
         locality: loc,
         load_balancing_weight: g.eps.reduce((n, e) => n + (e.weight ?? 1), 0),
-        lb_endpoints: g.eps.map((e) => ({
-          endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
-          load_balancing_weight: e.weight ?? 1,
-        })),
+        lb_endpoints: g.eps.map((e) => {
+          const lb: Json = { endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } } };
+          // auto mTLS: a sidecar's transport_socket_matches pick mTLS for endpoints with this metadata
+          const metadata = endpointTlsMetadata(e);
+          if (metadata) lb['metadata'] = metadata;
+          lb['load_balancing_weight'] = e.weight ?? 1;
+          return lb;
+        }),
       };
     });
   return { cluster_name: clusterName, endpoints: out };

@@ -76,6 +76,8 @@ function touches(snapshot: MeshSnapshot, proxy: MeshProxy, obj: ConfigObject): b
     return (obj.spec.hosts ?? []).some((h) => imports(scope, proxy.namespace, ns, resolveHost(h, ns, o.clusterDomain), 'config'));
   }
   if (isKind(obj, 'ServiceEntry')) {
+    // workload entries can sit at a proxy's own address, where they decide its inbound ports' protocols
+    if ((obj.spec.endpoints ?? []).length > 0 || obj.spec.workloadSelector !== undefined) return true;
     if (!isVisible(effectiveExportTo(obj.spec.exportTo, o.defaultServiceExportTo), ns, proxy.namespace)) return false;
     const hosts = (obj.spec.hosts ?? []).map((h) => resolveHost(h, ns, o.clusterDomain));
     if (hosts.some((h) => imports(scope, proxy.namespace, ns, h, 'config'))) return true;

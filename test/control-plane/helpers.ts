@@ -16,6 +16,7 @@ export interface EchoReply {
 
 type EchoClientCtor = new (target: string, creds: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => grpc.Client & {
   Say(req: { message: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: EchoReply) => void): grpc.ClientUnaryCall;
+  Say(req: { message: string }, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: EchoReply) => void): grpc.ClientUnaryCall;
 };
 
 export function loadEcho(): { service: grpc.ServiceDefinition; Client: EchoClientCtor } {
@@ -49,9 +50,9 @@ export function echoClient(target: string, creds: grpc.ChannelCredentials = grpc
   return new Client(target, creds, options);
 }
 
-export function say(client: InstanceType<EchoClientCtor>, message: string, timeoutMs = 2000): Promise<EchoReply> {
+export function say(client: InstanceType<EchoClientCtor>, message: string, timeoutMs = 2000, metadata: grpc.Metadata = new grpc.Metadata()): Promise<EchoReply> {
   return new Promise((resolve, reject) => {
-    client.Say({ message }, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : res ? resolve(res) : reject(new Error('empty reply'))));
+    client.Say({ message }, metadata, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : res ? resolve(res) : reject(new Error('empty reply'))));
   });
 }
 

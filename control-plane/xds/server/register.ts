@@ -6,7 +6,7 @@ import type { ConfigStore } from '../../../config/store/types.js';
 import type { ConfigObject } from '../../../config/model.js';
 import { DEFAULT_MESH_OPTIONS, type MeshOptions } from '../../model/options.js';
 import type { ServiceRegistry } from '../../registry/types.js';
-import type { IstioInputs } from '../cache/mesh-inputs.js';
+import { TRANSLATED_KINDS, type IstioInputs } from '../cache/mesh-inputs.js';
 import { inconsistencies, proxyResources } from '../cache/consistency.js';
 import { ResourceBuilder, type Generation } from '../cache/generation.js';
 import { DEFAULT_TRANSLATE_OPTIONS, MESSAGE_TYPES, type TranslateOptions, type XdsType } from '../translate/common.js';

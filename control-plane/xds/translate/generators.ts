@@ -159,7 +159,7 @@ function istioInboundGenerator(): ProxyGenerator {
     // protocol (the services with an endpoint at the proxy) and proxyless listener addresses;
     // proxyless: which of the two kinds of listener
     reads: ['namespace', 'labels', 'appPorts', 'ips', 'proxyless'],
-    // authorization (translate/istio/authz/) plugs in as translateInbound's `inboundFilters`; none yet
+    // authorization: translateInbound puts the workload's AuthorizationPolicies (translate/istio/authz/) into each chain
     generate: (proxy, mesh) => translateInbound(mesh, proxy),
   });
 }

@@ -45,10 +45,16 @@ t.test('DestinationRules: importers of the host, only selected workloads with a 
   t.same(ids(dependsOn(snapshot, { after: nothing }, all)), [], 'no service, no view touched');
 });
 
-t.test('ServiceEntries by host and exportTo; Sidecars by namespace; other kinds touch no traffic view', async (t) => {
+t.test('ServiceEntries by host and exportTo; Sidecars by namespace; security and telemetry kinds; Gateway touches no proxy', async (t) => {
   const se = obj('ServiceEntry', 'data', 'ext', { hosts: ['api.example.com'], exportTo: ['.', 'front'], ports: [{ number: 443, name: 'tls', protocol: 'TLS' }] });
   t.same(ids(dependsOn(snapshot, { after: se }, all)), ['data'], 'front is scoped to ./*');
   t.same(ids(dependsOn(snapshot, { after: obj('Sidecar', 'shop', 'x', {}) }, all)), ['shop', 'canary']);
   t.same(ids(dependsOn(snapshot, { after: obj('Sidecar', 'istio-system', 'default', {}) }, all)), ['shop', 'canary', 'front', 'data']);
-  t.same(ids(dependsOn(snapshot, { after: obj('PeerAuthentication', 'shop', 'x', { mtls: { mode: 'STRICT' } }) }, all)), []);
+  // a server's PeerAuthentication also decides what its clients send (auto mTLS): it reaches every proxy
+    t.same(ids(dependsOn(snapshot, { after: obj('PeerAuthentication', 'shop', 'x', { mtls: { mode: 'STRICT' } }) }, all)), ['shop', 'canary', 'front', 'data']);
+    // Telemetry and AuthorizationPolicy: the proxies of their namespace
+    t.same(ids(dependsOn(snapshot, { after: obj('AuthorizationPolicy', 'shop', 'x', {}) }, all)), ['shop', 'canary']);
+    t.same(ids(dependsOn(snapshot, { after: obj('Telemetry', 'front', 'x', {}) }, all)), ['front']);
+    // Gateway: not translated for sidecars
+    t.same(ids(dependsOn(snapshot, { after: obj('Gateway', 'istio-system', 'gw', { servers: [] }) }, all)), []);
 });

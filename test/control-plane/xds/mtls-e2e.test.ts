@@ -11,29 +11,16 @@
 import * as grpc from '@grpc/grpc-js';
 import * as xds from '@grpc/grpc-js-xds';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import type { Authority } from '../../../ca/authority.js';
 import { loadDirCa } from '../../../ca/dir-source.js';
-import { issueWithNewKey } from '../../../ca/issue-local.js';
-import { readWorkloadFiles, writeWorkloadFiles } from '../../../ca/workload-files.js';
+import { readWorkloadFiles } from '../../../ca/workload-files.js';
 import { openIstioConfig } from '../../../control-plane/istio-config.js';
 import { createFileRegistry } from '../../../control-plane/registry/file.js';
 import { startControlPlane } from '../../../control-plane/server.js';
 import { echoClient, loadEcho, say, type EchoReply } from '../helpers.js';
-
-const BOOTSTRAP_OPTION = 'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config';
-const DAY = 24 * 3600 * 1000;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+import { BOOTSTRAP_OPTION, freePort, grpcBootstrap, issueInto, outcome, peerOf, TLS_MODE } from './mesh-e2e.js';
 
 interface Workload {
   name: string;
@@ -46,32 +33,6 @@ interface Workload {
 const root = await mkdtemp(path.join(os.tmpdir(), 'tandem-mtls-e2e-'));
 t.teardown(() => rm(root, { recursive: true, force: true }));
 
-async function issue(authority: Authority, sa: string, dir: string): Promise<string> {
-  const { pems } = await issueWithNewKey(authority, { trustDomain: 'cluster.local', namespace: 'demo', serviceAccount: sa }, DAY);
-  await writeWorkloadFiles(dir, pems);
-  return dir;
-}
-
-function bootstrap(cpPort: number, node: { id: string; metadata: Record<string, unknown> }, certDir: string): string {
-  return JSON.stringify({
-    xds_servers: [{ server_uri: `127.0.0.1:${cpPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
-    node: { id: node.id, locality: {}, metadata: node.metadata },
-    certificate_providers: {
-      default: {
-        plugin_name: 'file_watcher',
-        config: {
-          certificate_file: path.join(certDir, 'cert-chain.pem'),
-          private_key_file: path.join(certDir, 'key.pem'),
-          ca_certificate_file: path.join(certDir, 'root-cert.pem'),
-          refresh_interval: '1s',
-        },
-      },
-    },
-    server_listener_resource_name_template: 'xds.istio.io/grpc/lds/inbound/%s',
-  });
-}
-
-const TLS_MODE = 'security.istio.io/tlsMode';
 const ports = await Promise.all([0, 1, 2, 3].map(() => freePort()));
 const W: Record<string, Workload> = {
   strict: { name: 'strict', labels: { app: 'strict', [TLS_MODE]: 'istio' }, sa: 'echo', port: ports[0]! },
@@ -112,21 +73,13 @@ metadata: {name: disabled, namespace: demo}
 spec: {selector: {matchLabels: {app: disabled}}, mtls: {mode: DISABLE}}
 `;
 
-/** The peer a server saw: its SPIFFE ID over mTLS, `plaintext` otherwise. */
-function peerOf(call: grpc.ServerUnaryCall<unknown, unknown>): string {
-  const ctx = call.getAuthContext();
-  if (!ctx.transportSecurityType) return 'plaintext';
-  const san = ctx.sslPeerCertificate?.subjectaltname ?? '';
-  return san.split(', ').find((s) => s.startsWith('URI:'))?.slice(4) ?? 'tls-without-peer-certificate';
-}
-
 t.test('mTLS between grpc-js-xds clients and xDS-enabled servers, by PeerAuthentication', async (t) => {
   const ca = (await loadDirCa(path.join(root, 'ca'))).authority;
   const otherCa = (await loadDirCa(path.join(root, 'other-ca'))).authority;
   const certs: Record<string, string> = {};
-  for (const w of Object.values(W)) certs[w.name] = await issue(ca, w.sa, path.join(root, `cert-${w.name}`));
-  const clientCerts = await issue(ca, 'client', path.join(root, 'cert-client'));
-  const foreignCerts = await issue(otherCa, 'client', path.join(root, 'cert-foreign'));
+  for (const w of Object.values(W)) certs[w.name] = await issueInto(ca, w.sa, path.join(root, `cert-${w.name}`));
+  const clientCerts = await issueInto(ca, 'client', path.join(root, 'cert-client'));
+  const foreignCerts = await issueInto(otherCa, 'client', path.join(root, 'cert-foreign'));
 
   const registryFile = path.join(root, 'registry.yaml');
   await writeFile(registryFile, registryYaml());
@@ -144,13 +97,12 @@ t.test('mTLS between grpc-js-xds clients and xDS-enabled servers, by PeerAuthent
   });
 
   xds.register();
-  setTimeout(() => console.error('DEBUG', JSON.stringify(cp.proxies().map((p) => [p.id, p.types, cp.configDump(p.id)])).slice(0, 6000)), 8000).unref();
   const { service } = loadEcho();
   const servers: grpc.Server[] = [];
   t.teardown(() => servers.forEach((s) => s.forceShutdown()));
   for (const w of Object.values(W)) {
     const node = { id: `sidecar~127.0.0.1~${w.name}.demo~demo.svc.cluster.local`, metadata: { NAMESPACE: 'demo', LABELS: w.labels, INSTANCE_IPS: '127.0.0.1', APP_PORTS: String(w.port), GENERATOR: 'grpc' } };
-    const server = new xds.XdsServer({ [BOOTSTRAP_OPTION]: bootstrap(cp.port, node, certs[w.name]!) });
+    const server = new xds.XdsServer({ [BOOTSTRAP_OPTION]: grpcBootstrap(cp.port, node, certs[w.name]!) });
     server.addService(service, {
       Say: (call: grpc.ServerUnaryCall<{ message: string }, EchoReply>, cb: grpc.sendUnaryData<EchoReply>) => cb(null, { message: peerOf(call), server: w.name }),
     });
@@ -159,7 +111,7 @@ t.test('mTLS between grpc-js-xds clients and xDS-enabled servers, by PeerAuthent
   }
 
   const clientNode = { id: 'sidecar~10.0.0.9~client.demo~demo.svc.cluster.local', metadata: { NAMESPACE: 'demo', LABELS: { app: 'client' }, GENERATOR: 'grpc' } };
-  const clientOptions = { [BOOTSTRAP_OPTION]: bootstrap(cp.port, clientNode, clientCerts) };
+  const clientOptions = { [BOOTSTRAP_OPTION]: grpcBootstrap(cp.port, clientNode, clientCerts) };
   const xdsClient = (svc: string): ReturnType<typeof echoClient> => {
     const c = echoClient(`xds:///echo-${svc}.demo.svc.cluster.local:7070`, new xds.XdsChannelCredentials(grpc.credentials.createInsecure()), clientOptions);
     t.teardown(() => c.close());
@@ -171,7 +123,7 @@ t.test('mTLS between grpc-js-xds clients and xDS-enabled servers, by PeerAuthent
     t.teardown(() => c.close());
     return c;
   };
-  const refused = async (p: Promise<unknown>): Promise<number | 'answered'> => p.then(() => 'answered' as const, (e: grpc.ServiceError) => e.code);
+  const refused = outcome;
 
   await t.test('STRICT: the xDS client calls over mTLS (auto mTLS: every endpoint is labelled)', async (t) => {
     const r = await say(xdsClient('strict'), 'hi', 15_000);

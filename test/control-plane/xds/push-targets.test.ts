@@ -111,12 +111,14 @@ t.test('a VirtualService edit reaches only the importers of its host; a Destinat
   t.same(afterVs[1], [], 'front imports only its own namespace: nothing is sent');
   t.same(afterVs[2], ['route'], 'data imports reviews: its routes are re-sent');
   t.equal(xds.stats().pushes - pushesBefore, 2, 'two responses in all');
-  t.same(xds.stats().parts, { translated: 8, carried: 4 }, "front's four Istio parts carried over, not re-translated; shop's and data's four each re-translated");
+  // five mesh parts per proxy: the four Istio parts and the inbound listener (translate/istio/inbound.ts)
+  t.same(xds.stats().parts, { translated: 10, carried: 5 }, "front's five mesh parts carried over, not re-translated; shop's and data's five each re-translated");
 
   store.upsert(dr({ loadBalancer: { simple: 'LEAST_REQUEST' } }));
   const afterDr = await Promise.all([proxies[0]!.drain(), proxies[2]!.drain()]).then(async ([shop, data]) => [shop, await proxies[1]!.drain(400), data]);
   t.same(afterDr[0], ['cluster', 'endpoint'], 'shop: clusters, then their endpoints (a redefined cluster waits for them); no listener, no route');
   t.same(afterDr[1], [], 'front: nothing');
   t.same(afterDr[2], ['cluster', 'endpoint'], 'data: clusters and endpoints');
-  t.same(xds.stats().parts, { translated: 4, carried: 8 }, 'listeners and routes carried for all; front entirely; clusters and endpoints of shop and data re-translated');
+  // carried: 3 × (outbound and inbound listener, routes) + front's clusters and endpoints
+  t.same(xds.stats().parts, { translated: 4, carried: 11 }, 'listeners and routes carried for all; front entirely; clusters and endpoints of shop and data re-translated');
 });

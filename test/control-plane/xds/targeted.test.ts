@@ -22,7 +22,7 @@ function svc(name: string, namespace: string, port: number, protocol: 'HTTP' | '
     name,
     namespace,
     addresses: [],
-    ports: [{ name: protocol.toLowerCase(), port, protocol, endpoints: versions.map((v, i) => ({ address: `10.${namespace.length}.${name.length}.${i + 1}`, port, labels: { version: v } })) }],
+    ports: [{ name: protocol.toLowerCase(), port, protocol, endpoints: versions.map((v, i) => ({ address: `10.${namespace.length}.${name.length}.${i + 1}`, port, labels: (v === 'v1' ? { version: v, 'security.istio.io/tlsMode': 'istio' } : { version: v }) as Record<string, string>, serviceAccount: `${name}-${v}` })) }],
   };
 }
 const services: Service[] = [
@@ -82,6 +82,25 @@ const VARIANTS: ReadonlyArray<ReadonlyArray<ConfigObject | undefined>> = [
     obj('ServiceEntry', 'data', 'ext', { hosts: ['api.example.com'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'DNS', exportTo: ['.', 'front'] }),
   ],
   [undefined, obj('Sidecar', 'front', 'default', { egress: [{ hosts: ['./*'] }] }), obj('Sidecar', 'front', 'default', { egress: [{ hosts: ['./*', 'shop/*'] }] })],
+  // security and telemetry: inbound listeners, auto mTLS of every client, RBAC filters, access logs
+  [
+    undefined,
+    obj('PeerAuthentication', 'istio-system', 'default', { mtls: { mode: 'STRICT' } }),
+    obj('PeerAuthentication', 'shop', 'default', { mtls: { mode: 'DISABLE' } }),
+    obj('PeerAuthentication', 'data', 'canary', { selector: { matchLabels: { app: 'canary' } }, mtls: { mode: 'PERMISSIVE' }, portLevelMtls: { '8080': { mode: 'STRICT' } } }),
+  ],
+  [
+    undefined,
+    obj('AuthorizationPolicy', 'shop', 'allow-get', { rules: [{ to: [{ operation: { methods: ['GET'] } }] }] }),
+    obj('AuthorizationPolicy', 'istio-system', 'deny-canary', { selector: { matchLabels: { app: 'canary' } }, action: 'DENY', rules: [{}] }),
+  ],
+  [
+    undefined,
+    obj('Telemetry', 'front', 'logs', { accessLogging: [{ providers: [{ name: 'envoy' }] }] }),
+    obj('Telemetry', 'istio-system', 'mesh', { accessLogging: [{ providers: [{ name: 'envoy' }] }] }),
+  ],
+  // a workload entry at the proxies' own address: it decides their inbound ports' protocol
+  [undefined, obj('ServiceEntry', 'data', 'vm', { hosts: ['vm.data.internal'], ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }], resolution: 'STATIC', endpoints: [{ address: '10.9.9.9' }] })],
   [undefined, obj('Sidecar', 'shop', 'canary', { workloadSelector: { matchLabels: { app: 'canary' } }, egress: [{ hosts: ['./*', 'istio-system/*'] }] })],
 ];
 

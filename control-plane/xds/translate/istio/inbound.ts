@@ -16,6 +16,9 @@
  * labelled `security.istio.io/tlsMode: istio` (then its clients use mTLS: STRICT), as Istio's
  * proxyless generator does.
  *
+ * Access logs and tracing (Telemetry, mesh config; the SERVER mode) go on every sidecar HCM and
+ * tcp_proxy, as on `virtualOutbound`; proxyless servers get none (grpc-js-xds ignores them).
+ *
  * Authorization plugs in through `inboundFilters`: the HTTP filters (before the router) of an HTTP
  * chain, the network filters (before tcp_proxy) of a TCP chain.
  */
@@ -25,6 +28,7 @@ import { isHttpProtocol, type MeshProtocol } from '../../../model/services.js';
 import type { MeshSnapshot } from '../../../model/snapshot.js';
 import { INBOUND_LISTENER, INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PORT, inboundClusterName } from '../common.js';
 import { HCM_TYPE, ORIGINAL_DST_TYPE, ROUTER_FILTER, ROUTER_TYPE, TCP_PROXY_TYPE, TLS_INSPECTOR_TYPE, type Json } from './envoy.js';
+import { listenerTelemetry, NO_TELEMETRY, type ListenerTelemetry } from './telemetry-listener.js';
 import { ISTIO_MTLS_ALPNS, proxylessDownstreamMtls, sidecarDownstreamMtls, TLS_MODE_ISTIO, TLS_MODE_LABEL } from './mtls.js';
 
 /** Istio's listener name prefix for proxyless gRPC servers (`server_listener_resource_name_template` without `%s`). */
@@ -71,40 +75,42 @@ export function servedPorts(snapshot: MeshSnapshot, ips: readonly string[]): Map
   return out;
 }
 
-function tcpProxy(cluster: string): Json {
-  return { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP_PROXY_TYPE, stat_prefix: cluster, cluster } };
+function tcpProxy(cluster: string, telemetry: ListenerTelemetry = NO_TELEMETRY): Json {
+  const cfg: Json = { '@type': TCP_PROXY_TYPE, stat_prefix: cluster, cluster };
+  if (telemetry.accessLog.length > 0) cfg['access_log'] = telemetry.accessLog;
+  return { name: 'envoy.filters.network.tcp_proxy', typed_config: cfg };
 }
 
 function router(): Json {
   return { name: ROUTER_FILTER, typed_config: { '@type': ROUTER_TYPE } };
 }
 
-function hcm(statPrefix: string, routeConfig: Json, httpFilters: Json[]): Json {
-  return {
-    name: 'envoy.filters.network.http_connection_manager',
-    typed_config: { '@type': HCM_TYPE, stat_prefix: statPrefix, codec_type: 'AUTO', route_config: routeConfig, http_filters: [...httpFilters, router()] },
-  };
+function hcm(statPrefix: string, routeConfig: Json, httpFilters: Json[], telemetry: ListenerTelemetry = NO_TELEMETRY): Json {
+  const cfg: Json = { '@type': HCM_TYPE, stat_prefix: statPrefix, codec_type: 'AUTO', route_config: routeConfig, http_filters: [...httpFilters, router()] };
+  if (telemetry.accessLog.length > 0) cfg['access_log'] = telemetry.accessLog;
+  if (telemetry.tracing) cfg['tracing'] = telemetry.tracing;
+  return { name: 'envoy.filters.network.http_connection_manager', typed_config: cfg };
 }
 
 /** What a sidecar chain runs: HCM routing everything to the port's inbound cluster, or tcp_proxy. */
-function sidecarFilters(chain: InboundChain, filters: InboundFilters): Json[] {
+function sidecarFilters(chain: InboundChain, filters: InboundFilters, telemetry: ListenerTelemetry): Json[] {
   const extra = filters(chain);
-  if (chain.port === undefined) return [...extra, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER)];
+  if (chain.port === undefined) return [...extra, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, telemetry)];
   const cluster = inboundClusterName(chain.port);
-  if (!chain.http) return [...extra, tcpProxy(cluster)];
+  if (!chain.http) return [...extra, tcpProxy(cluster, telemetry)];
   const routeConfig = {
     name: cluster,
     virtual_hosts: [{ name: `inbound|http|${chain.port}`, domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] }],
   };
-  return [hcm(`inbound_0.0.0.0_${chain.port}`, routeConfig, extra)];
+  return [hcm(`inbound_0.0.0.0_${chain.port}`, routeConfig, extra, telemetry)];
 }
 
 /** One port's (or the passthrough's) chains in a mode; names are unique within the listener, as Envoy requires. */
-function sidecarChains(port: number | undefined, http: boolean, mode: EffectiveMtlsMode, filters: InboundFilters): Json[] {
+function sidecarChains(port: number | undefined, http: boolean, mode: EffectiveMtlsMode, filters: InboundFilters, telemetry: ListenerTelemetry): Json[] {
   const base = port === undefined ? 'virtualInbound' : `inbound|${port}`;
   const at: Json = port === undefined ? {} : { destination_port: port };
   const chain = (suffix: string, match: Json, mtls: boolean): Json => {
-    const c: Json = { name: `${base}|${suffix}`, filter_chain_match: { ...at, ...match }, filters: sidecarFilters({ port, http, proxyless: false, mtls }, filters) };
+    const c: Json = { name: `${base}|${suffix}`, filter_chain_match: { ...at, ...match }, filters: sidecarFilters({ port, http, proxyless: false, mtls }, filters, telemetry) };
     if (mtls) c['transport_socket'] = sidecarDownstreamMtls(http);
     return c;
   };
@@ -124,15 +130,21 @@ function sidecarChains(port: number | undefined, http: boolean, mode: EffectiveM
 }
 
 /** The sidecar's inbound capture listener. */
-export function sidecarInboundListener(snapshot: MeshSnapshot, proxy: InboundProxy, mtls: WorkloadMtls, filters: InboundFilters = NO_FILTERS): Json {
+export function sidecarInboundListener(
+  snapshot: MeshSnapshot,
+  proxy: InboundProxy,
+  mtls: WorkloadMtls,
+  filters: InboundFilters = NO_FILTERS,
+  telemetry: ListenerTelemetry = listenerTelemetry(snapshot, proxy, 'SERVER'),
+): Json {
   const protocols = servedPorts(snapshot, proxy.ips);
   const ports = [...new Set(proxy.appPorts)].sort((a, b) => a - b);
   const chains: Json[] = [];
   for (const port of ports) {
     const protocol = protocols.get(port);
-    chains.push(...sidecarChains(port, protocol !== undefined && isHttpProtocol(protocol), portMtls(mtls, port), filters));
+    chains.push(...sidecarChains(port, protocol !== undefined && isHttpProtocol(protocol), portMtls(mtls, port), filters, telemetry));
   }
-  chains.push(...sidecarChains(undefined, false, mtls.mode, filters));
+  chains.push(...sidecarChains(undefined, false, mtls.mode, filters, telemetry));
   return {
     name: INBOUND_LISTENER,
     address: { socket_address: { address: '0.0.0.0', port_value: INBOUND_PORT } },
@@ -142,6 +154,8 @@ export function sidecarInboundListener(snapshot: MeshSnapshot, proxy: InboundPro
       { name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': TLS_INSPECTOR_TYPE } },
     ],
     filter_chains: chains,
+    // connections no chain took, as on virtualOutbound (telemetry-listener.ts)
+    ...(telemetry.listenerAccessLog.length > 0 ? { access_log: telemetry.listenerAccessLog } : {}),
   };
 }
 

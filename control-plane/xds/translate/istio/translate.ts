@@ -12,6 +12,7 @@ import type { Json } from './envoy.js';
 import { apiListener, outboundListener } from './listeners.js';
 import { apiRouteConfiguration, sidecarRouteConfiguration } from './route-configs.js';
 import { proxylessServerListeners, sidecarInboundListener, type InboundFilters, type InboundProxy } from './inbound.js';
+import { authorizationFilters } from './authz/index.js';
 import { istioMutualSidecar, type TlsHooks } from './tls.js';
 
 export interface ProxyResources {
@@ -59,7 +60,7 @@ export function meshTlsHooks(snapshot: MeshSnapshot): TlsHooks {
  * A workload's inbound listeners under its PeerAuthentication: a sidecar's `virtualInbound`, a
  * proxyless server's `xds.istio.io/grpc/lds/inbound/<ip>:<port>` listeners.
  */
-export function translateInbound(snapshot: MeshSnapshot, proxy: InboundProxy & { proxyless: boolean }, inboundFilters?: InboundFilters): Json[] {
+export function translateInbound(snapshot: MeshSnapshot, proxy: InboundProxy & { proxyless: boolean }, inboundFilters: InboundFilters = meshAuthorization(snapshot, proxy)): Json[] {
   const mtls = workloadMtls(peerAuthenticationsOf(snapshot), snapshot.options.rootNamespace, proxy);
   return proxy.proxyless ? proxylessServerListeners(snapshot, proxy, mtls, inboundFilters) : [sidecarInboundListener(snapshot, proxy, mtls, inboundFilters)];
 }
@@ -91,4 +92,9 @@ export function translateSidecar(snapshot: MeshSnapshot, proxy: MeshProxy, hooks
 
 export function translateProxyless(snapshot: MeshSnapshot, proxy: MeshProxy): ProxyResources {
   return proxylessResources(snapshot, proxyView(snapshot, proxy));
+}
+
+/** The workload's AuthorizationPolicies as the RBAC filters of each inbound chain (authz/). */
+export function meshAuthorization(snapshot: MeshSnapshot, workload: Pick<InboundProxy, 'namespace' | 'labels'>): InboundFilters {
+  return (chain) => authorizationFilters(snapshot, workload, { protocol: chain.http ? 'http' : 'tcp', proxyless: chain.proxyless, port: chain.port ?? 0 });
 }

@@ -4,8 +4,9 @@
  * VirtualServices and DestinationRules are edited live in the watched config directory (the real file
  * store and validator, atomic writes). Every scenario waits until the client behaves differently from
  * the state before it, then measures: weighted split (binomial bound), header routing, fault abort
- * (gRPC and HTTP status) and delay, route timeout, retries masking an always-failing endpoint and
- * failures without them, subset changes, an invalid file that leaves the last good config serving while
+ * (gRPC and HTTP status) and delay, route timeout, retries masking an always-failing endpoint (Istio's
+ * default policy without a VirtualService, then the VirtualService's) and failures without them, a
+ * grpc-js-xds bug (a fault added to an otherwise unchanged route is ignored), subset changes, an invalid file that leaves the last good config serving while
  * another file's valid object still applies, deletion back to round robin, consistent-hash stickiness.
  *
  * Nothing is emulated. grpc-js-xds reads its bootstrap once per process, so all scenarios share one

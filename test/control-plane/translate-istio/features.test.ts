@@ -12,7 +12,7 @@ import { buildMeshSnapshot } from '../../../control-plane/model/snapshot.js';
 import { duration } from '../../../control-plane/xds/translate/istio/envoy.js';
 import { hashPolicy } from '../../../control-plane/xds/translate/istio/hash.js';
 import type { Json } from '../../../control-plane/xds/translate/istio/envoy.js';
-import { translateSidecar, type ProxyResources } from '../../../control-plane/xds/translate/istio/translate.js';
+import { translateProxyless, translateSidecar, type ProxyResources } from '../../../control-plane/xds/translate/istio/translate.js';
 import { obj } from '../model/fixtures.js';
 import { checkAll } from './check.js';
 import { registry } from './registry.js';
@@ -50,8 +50,37 @@ t.test('a VirtualService whose routes all name other sources falls back to the d
   const vs = obj('VirtualService', 'shop', 'reviews', { hosts: ['reviews'], http: [{ match: [{ sourceNamespace: 'elsewhere' }], route: [{ destination: { host: 'reviews' } }] }] });
   const snap = buildMeshSnapshot({ registry, configs: [vs], options: meshOptions() });
   t.same(routesOf(translateSidecar(snap, { namespace: 'shop', labels: {} }), '9080', REVIEWS), [
-    { name: 'default', match: { prefix: '/' }, route: { cluster: 'outbound|9080||reviews.shop.svc.cluster.local', timeout: '0s' } },
+    { name: 'default', match: { prefix: '/' }, route: { cluster: 'outbound|9080||reviews.shop.svc.cluster.local', timeout: '0s', retry_policy: ISTIO_DEFAULT_RETRY } },
   ]);
+});
+
+/** Istio's default retry policy (retry.DefaultPolicy / ConvertPolicy(nil, false)) as Envoy JSON. */
+const ISTIO_DEFAULT_RETRY = {
+  retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes',
+  num_retries: 2,
+  retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' } }],
+  host_selection_retry_max_attempts: '5',
+  retriable_status_codes: [503],
+};
+
+t.test('a service without a VirtualService gets Istio\'s default retry policy, proxyless clients the part grpc-js-xds reads', async (t) => {
+  const snap = buildMeshSnapshot({ registry, configs: [], options: meshOptions() });
+  const proxyless = translateProxyless(snap, { namespace: 'shop', labels: {} });
+  const rc = proxyless.routes.find((r) => r['name'] === 'ratings.shop.svc.cluster.local:7070');
+  const routes = (rc?.['virtual_hosts'] as Json[] | undefined)?.[0]?.['routes'];
+  t.same(routes, [
+    {
+      name: 'default',
+      match: { prefix: '/' },
+      route: {
+        cluster: 'outbound|7070||ratings.shop.svc.cluster.local',
+        timeout: '0s',
+        max_stream_duration: { max_stream_duration: '0s' },
+        retry_policy: { retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes', num_retries: 2 },
+      },
+    },
+  ], 'proxyless: retry_on and num_retries only (grpc-js-xds retries unavailable and cancelled, ignores the rest)');
+  t.same(checkAll(proxyless), [], 'every proxyless resource passes the strict checker');
 });
 
 t.test('ISTIO_MUTUAL goes through the identity hook; plain text without one', async (t) => {

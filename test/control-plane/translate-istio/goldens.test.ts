@@ -28,7 +28,7 @@ const cases: Case[] = [
   { name: 'service-entries', what: 'ServiceEntry resolutions (DNS, STATIC, DNS_ROUND_ROBIN, NONE) and REGISTRY_ONLY from a Sidecar' },
   { name: 'l4-routes', what: 'tcp routes (destinationSubnets, weighted) and tls routes (sniHosts)' },
   { name: 'proxyless', what: 'proxyless gRPC: API listener and route configuration restricted to what grpc-js-xds honours', proxyless: true },
-  { name: 'default', what: 'no Istio config: today\'s default routes and clusters' },
+  { name: 'default', what: 'no Istio config: default routes (with Istio\'s default retry policy) and clusters' },
 ];
 
 for (const c of cases) {

@@ -14,7 +14,7 @@ import { httpFault } from './fault.js';
 import { hashPolicy } from './hash.js';
 import { headerEdits } from './headers.js';
 import { appliesTo, routeMatch } from './match.js';
-import { retryPolicy } from './retry.js';
+import { proxylessRetryPolicy, retryPolicy } from './retry.js';
 
 export interface RouteContext {
   snapshot: MeshSnapshot;
@@ -80,14 +80,7 @@ function routeAction(ctx: RouteContext, vs: IndexedVirtualService, r: HTTPRoute,
   if (ctx.proxyless) action['max_stream_duration'] = { max_stream_duration: timeout };
   const hash = sharedHash(resolved);
   const retry = retryPolicy(r.retries, hash !== undefined);
-  if (retry) {
-    if (ctx.proxyless) {
-      delete retry['retry_host_predicate'];
-      delete retry['host_selection_retry_max_attempts'];
-      delete retry['retriable_status_codes'];
-    }
-    action['retry_policy'] = retry;
-  }
+  if (retry) action['retry_policy'] = ctx.proxyless ? proxylessRetryPolicy(retry) : retry;
   if (hash) action['hash_policy'] = hash;
   if (!ctx.proxyless) {
     if (r.rewrite?.uri !== undefined) action['prefix_rewrite'] = r.rewrite.uri;

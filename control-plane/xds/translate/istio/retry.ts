@@ -56,3 +56,14 @@ export function retryPolicy(retries: HTTPRetry | undefined, consistentHash: bool
   if (codes.length > 0) out['retriable_status_codes'] = codes;
   return out;
 }
+
+/**
+ * What a proxyless gRPC client gets of a retry policy: grpc-js-xds reads retry_on (gRPC status names),
+ * num_retries and the back-off (gRFC A44); Envoy's host predicates, host selection attempts and HTTP
+ * status codes are left out rather than sent and silently ignored.
+ */
+export function proxylessRetryPolicy(policy: Json | undefined): Json | undefined {
+  if (!policy) return undefined;
+  const { retry_host_predicate: _hosts, host_selection_retry_max_attempts: _attempts, retriable_status_codes: _codes, ...rest } = policy;
+  return rest;
+}

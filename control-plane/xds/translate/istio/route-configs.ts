@@ -12,6 +12,7 @@ import type { IndexedVirtualService } from '../../../model/snapshot.js';
 import { outboundCluster, PASSTHROUGH_CLUSTER, type Json } from './envoy.js';
 import { hashPolicy } from './hash.js';
 import { httpRoutes, type RouteContext } from './http-routes.js';
+import { proxylessRetryPolicy, retryPolicy } from './retry.js';
 import { clusterPolicy } from './traffic-policy.js';
 
 /** The names a client in `fromNamespace` may use for a service port, most specific first. */
@@ -27,10 +28,16 @@ export function serviceDomains(s: MeshService, port: number, fromNamespace: stri
   return names.flatMap((n) => [n, `${isIP(n) === 6 ? `[${n}]` : n}:${port}`]);
 }
 
-/** The route a service gets without a VirtualService: all paths to its cluster, no timeout (today's behaviour). */
+/**
+ * The route a service gets without a VirtualService, as Istio builds it: all paths to its cluster, no
+ * timeout, and the mesh's default retry policy (Istio passes "no consistent hash" here even when a
+ * DestinationRule hashes, so the previous-hosts predicate stays).
+ */
 export function defaultRoute(ctx: RouteContext, s: MeshService): Json {
   const route: Json = { cluster: outboundCluster(ctx.port, undefined, s.hostname), timeout: '0s' };
   if (ctx.proxyless) route['max_stream_duration'] = { max_stream_duration: '0s' };
+  const retry = retryPolicy(undefined, false);
+  if (retry) route['retry_policy'] = ctx.proxyless ? proxylessRetryPolicy(retry) : retry;
   const hash = hashPolicy(clusterPolicy(ctx.view.destinationRules.get(s.hostname), ctx.port).loadBalancer?.consistentHash);
   if (hash) route['hash_policy'] = hash;
   return { name: 'default', match: { prefix: '/' }, route };

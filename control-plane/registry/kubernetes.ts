@@ -19,7 +19,7 @@ import {
 } from './types.js';
 
 /**
- * The Kubernetes registry: Services and EndpointSlices through @kubernetes/client-node
+ * The Kubernetes registry: Services, EndpointSlices and Pods through @kubernetes/client-node
  * informers (list, then watch from the list's resourceVersion; a 410 Gone re-lists;
  * bookmarks advance the resume point). The informers keep the object caches; every
  * event rebuilds the snapshot from them, so nothing is applied twice or lost between
@@ -61,8 +61,34 @@ export function portProtocol(name: string, appProtocol: string | undefined): Por
   return pick(prefix) ?? 'TCP';
 }
 
-/** Services + EndpointSlices (as the API returns them) -> registry snapshot. Pure. */
-export function servicesFromObjects(services: readonly unknown[], slices: readonly unknown[]): RegistrySnapshot {
+/** What an endpoint takes from its pod: its labels (subsets, `security.istio.io/tlsMode` for auto mTLS) and service account (the identity clients expect). */
+interface PodFacts {
+  labels: Record<string, string>;
+  serviceAccount: string | undefined;
+}
+
+function podFacts(pods: readonly unknown[]): Map<string, PodFacts> {
+  const out = new Map<string, PodFacts>();
+  for (const raw of pods) {
+    const p = obj(raw);
+    const md = obj(p['metadata']);
+    const name = str(md['name']);
+    const ns = str(md['namespace']);
+    if (!name || !ns) continue;
+    const labels: Record<string, string> = {};
+    for (const [k, v] of Object.entries(obj(md['labels']))) if (typeof v === 'string') labels[k] = v;
+    out.set(`${ns}/${name}`, { labels, serviceAccount: str(obj(p['spec'])['serviceAccountName']) });
+  }
+  return out;
+}
+
+/**
+ * Services + EndpointSlices + Pods (as the API returns them) -> registry snapshot. Pure. An
+ * endpoint whose `targetRef` is a known Pod carries that pod's labels and service account, as
+ * Istio's endpoints do; EndpointSlices alone carry neither.
+ */
+export function servicesFromObjects(services: readonly unknown[], slices: readonly unknown[], pods: readonly unknown[] = []): RegistrySnapshot {
+  const podsByKey = podFacts(pods);
   const slicesBySvc = new Map<string, Obj[]>();
   for (const raw of slices) {
     const s = obj(raw);
@@ -101,13 +127,15 @@ export function servicesFromObjects(services: readonly unknown[], slices: readon
           const ep = obj(rawEp);
           // "ready" unset means ready (EndpointSlice API)
           if (obj(ep['conditions'])['ready'] === false) continue;
-          const labels: Record<string, string> = {};
+          const ref = obj(ep['targetRef']);
+          const pod = ref['kind'] === 'Pod' ? podsByKey.get(`${str(ref['namespace']) ?? str(obj(slice['metadata'])['namespace'])}/${str(ref['name'])}`) : undefined;
+          const labels: Record<string, string> = { ...pod?.labels };
           const zone = str(ep['zone']);
           if (zone) labels['topology.kubernetes.io/zone'] = zone;
           for (const address of arr(ep['addresses'])) {
             if (typeof address !== 'string' || isIP(address) === 0 || seen.has(address)) continue;
             seen.add(address);
-            endpoints.push({ address, port: target, labels });
+            endpoints.push(pod?.serviceAccount ? { address, port: target, labels, serviceAccount: pod.serviceAccount } : { address, port: target, labels });
           }
         }
       }
@@ -135,11 +163,12 @@ class KubernetesRegistry implements ServiceRegistry {
   constructor(
     private readonly services: Informer<KubernetesObject> & ObjectCache<KubernetesObject>,
     private readonly slices: Informer<KubernetesObject> & ObjectCache<KubernetesObject>,
+    private readonly pods: Informer<KubernetesObject> & ObjectCache<KubernetesObject>,
     private readonly opts: KubernetesRegistryOptions,
   ) {}
 
   rebuild(): void {
-    this.current = servicesFromObjects(this.services.list(), this.slices.list());
+    this.current = servicesFromObjects(this.services.list(), this.slices.list(), this.pods.list());
   }
 
   /** Coalesces the events of one tick (a re-list delivers many) into one snapshot. */
@@ -176,7 +205,7 @@ class KubernetesRegistry implements ServiceRegistry {
   async close(): Promise<void> {
     this.closed = true;
     for (const t of this.timers) clearTimeout(t);
-    await Promise.all([this.services.stop(), this.slices.stop()]);
+    await Promise.all([this.services.stop(), this.slices.stop(), this.pods.stop()]);
   }
 }
 
@@ -186,7 +215,11 @@ export async function createKubernetesRegistry(opts: KubernetesRegistryOptions =
   const discovery = kc.makeApiClient(DiscoveryV1Api);
   const services = makeInformer<KubernetesObject>(kc, '/api/v1/services', () => core.listServiceForAllNamespaces());
   const slices = makeInformer<KubernetesObject>(kc, '/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces());
-  const reg = new KubernetesRegistry(services, slices, opts);
+  // Pods: an endpoint's labels and service account (istiod watches them for the same reason). The
+  // informer keeps whole pod objects; a metadata-only watch would need client-node's partial object
+  // metadata support, which 1.4 lacks.
+  const pods = makeInformer<KubernetesObject>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces());
+  const reg = new KubernetesRegistry(services, slices, pods, opts);
 
   // The first sync must succeed: serving an empty registry to connected proxies
   // would remove all their clusters.
@@ -194,18 +227,17 @@ export async function createKubernetesRegistry(opts: KubernetesRegistryOptions =
   const onInitialError = (err: unknown): void => {
     initialError ??= err;
   };
-  services.on('error', onInitialError);
-  slices.on('error', onInitialError);
-  await Promise.all([services.start(), slices.start()]);
-  services.off('error', onInitialError);
-  slices.off('error', onInitialError);
+  const informers = [services, slices, pods];
+  for (const inf of informers) inf.on('error', onInitialError);
+  await Promise.all(informers.map((inf) => inf.start()));
+  for (const inf of informers) inf.off('error', onInitialError);
   if (initialError !== undefined) {
     await reg.close();
     const e = initialError as { message?: string; statusCode?: number; code?: number };
-    throw new UserError(`kubernetes registry: cannot list Services and EndpointSlices from ${kc.getCurrentCluster()?.server ?? 'the API server'}: ${e.message ?? e.statusCode ?? e.code ?? String(initialError)}`);
+    throw new UserError(`kubernetes registry: cannot list Services, EndpointSlices and Pods from ${kc.getCurrentCluster()?.server ?? 'the API server'}: ${e.message ?? e.statusCode ?? e.code ?? String(initialError)}`);
   }
   reg.rebuild();
-  for (const [inf, what] of [[services, 'services'], [slices, 'endpointslices']] as const) {
+  for (const [inf, what] of [[services, 'services'], [slices, 'endpointslices'], [pods, 'pods']] as const) {
     inf.on('add', () => reg.schedule());
     inf.on('update', () => reg.schedule());
     inf.on('delete', () => reg.schedule());

@@ -52,6 +52,7 @@ export interface RestOptions {
 
 export const SERVICES = '/api/v1/services';
 export const SLICES = '/apis/discovery.k8s.io/v1/endpointslices';
+export const PODS = '/api/v1/pods';
 
 export class EmulatedApiServer {
   private rv = 1000;
@@ -62,6 +63,7 @@ export class EmulatedApiServer {
   private readonly collections: Record<string, Collection> = {
     [SERVICES]: { kind: 'Service', apiVersion: 'v1', objects: new Map(), log: [], watchers: new Set(), compactedBelow: 0, failNext: undefined },
     [SLICES]: { kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', objects: new Map(), log: [], watchers: new Set(), compactedBelow: 0, failNext: undefined },
+    [PODS]: { kind: 'Pod', apiVersion: 'v1', objects: new Map(), log: [], watchers: new Set(), compactedBelow: 0, failNext: undefined },
   };
 
   async start(): Promise<number> {

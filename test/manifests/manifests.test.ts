@@ -229,6 +229,7 @@ function checkRbac(t: Tap, b: Build): void {
   for (const verb of ['get', 'list', 'watch']) {
     t.ok(grants('', 'services', verb), `${b.dir}: ${verb} services`);
     t.ok(grants('discovery.k8s.io', 'endpointslices', verb), `${b.dir}: ${verb} endpointslices`);
+    t.ok(grants('', 'pods', verb), `${b.dir}: ${verb} pods (endpoint labels and service accounts)`);
   }
 }
 

@@ -164,7 +164,7 @@ t.test('the apiserver unreachable at start: one line naming the server, exit 1 (
   );
   const env = cleanEnv(dir, { KUBECONFIG: join(dir, 'kubeconfig') });
   const runs = [
-    { what: 'control-plane', args: ['control-plane', '--host', '127.0.0.1', '--port', '0'], message: /cannot list Services and EndpointSlices from https:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/ },
+    { what: 'control-plane', args: ['control-plane', '--host', '127.0.0.1', '--port', '0'], message: /cannot list Services, EndpointSlices and Pods from https:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/ },
     { what: 'serve (secret mode)', args: ['serve', '--state-dir', join(dir, 's1'), '--webhook-port', '0', '--xds-port', '0', '--secure-port', '0', '--monitoring-port', '0'], message: /webhook certificates \(secret mode\): cannot sync the Secret through https:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/ },
     // (`serve --cert-mode local --registry kubernetes` keeps serving instead: apiserver-late.test.ts)
   ];

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { createKubernetesRegistry, portProtocol, servicesFromObjects } from '../../../control-plane/registry/kubernetes.js';
 import type { RegistrySnapshot, ServiceRegistry } from '../../../control-plane/registry/types.js';
-import { EmulatedApiServer, SERVICES, SLICES, emulatorKubeConfig } from '../k8s-emulator.js';
+import { EmulatedApiServer, PODS, SERVICES, SLICES, emulatorKubeConfig } from '../k8s-emulator.js';
 
 const svc = (name: string, ns: string, ports: object[], extra: object = {}) => ({ metadata: { name, namespace: ns }, spec: { clusterIP: '10.96.0.10', ports, ...extra } });
 const slice = (name: string, ns: string, service: string, ports: object[], endpoints: object[]) => ({
@@ -61,6 +61,56 @@ t.test('Services + EndpointSlices -> snapshot (hand-checked)', async (t) => {
       },
     ],
   }, 'UDP ports, ExternalName services and unready endpoints left out; an address in two slices counted once');
+});
+
+const pod = (name: string, ns: string, labels: Record<string, string>, serviceAccountName?: string) => ({ metadata: { name, namespace: ns, labels }, spec: { serviceAccountName, containers: [] } });
+
+t.test('an endpoint carries the labels and service account of the pod its targetRef names (hand-checked)', async (t) => {
+  const snap = servicesFromObjects(
+    [svc('reviews', 'shop', [{ name: 'http', port: 9080 }])],
+    [
+      slice('reviews-a', 'shop', 'reviews', [{ name: 'http', port: 9080 }], [
+        { addresses: ['10.1.0.1'], zone: 'z1', targetRef: { kind: 'Pod', name: 'reviews-v1-x', namespace: 'shop' } },
+        // no namespace in the targetRef: the slice's
+        { addresses: ['10.1.0.2'], targetRef: { kind: 'Pod', name: 'reviews-v2-y' } },
+        // a pod not (yet) seen, and a targetRef that is not a pod: nothing but the zone
+        { addresses: ['10.1.0.3'], targetRef: { kind: 'Pod', name: 'gone' } },
+        { addresses: ['10.1.0.4'], targetRef: { kind: 'Node', name: 'reviews-v1-x' } },
+      ]),
+    ],
+    [
+      pod('reviews-v1-x', 'shop', { app: 'reviews', version: 'v1', 'security.istio.io/tlsMode': 'istio' }, 'bookinfo-reviews'),
+      pod('reviews-v2-y', 'shop', { app: 'reviews', version: 'v2' }),
+      // same name, other namespace: must not be joined
+      pod('gone', 'other', { app: 'wrong' }, 'wrong'),
+    ],
+  );
+  t.same(snap.services[0]?.ports[0]?.endpoints, [
+    { address: '10.1.0.1', port: 9080, labels: { app: 'reviews', version: 'v1', 'security.istio.io/tlsMode': 'istio', 'topology.kubernetes.io/zone': 'z1' }, serviceAccount: 'bookinfo-reviews' },
+    { address: '10.1.0.2', port: 9080, labels: { app: 'reviews', version: 'v2' } },
+    { address: '10.1.0.3', port: 9080, labels: {} },
+    { address: '10.1.0.4', port: 9080, labels: {} },
+  ]);
+});
+
+t.test('informers: a pod relabelled after its endpoint appeared re-labels the endpoint', async (t) => {
+  const api = new EmulatedApiServer();
+  const port = await api.start();
+  api.apply(SERVICES, 'ADDED', svc('reviews', 'shop', [{ name: 'http', port: 9080 }]));
+  api.apply(SLICES, 'ADDED', slice('reviews-a', 'shop', 'reviews', [{ name: 'http', port: 9080 }], [{ addresses: ['10.1.0.1'], targetRef: { kind: 'Pod', name: 'r1', namespace: 'shop' } }]));
+  const reg: ServiceRegistry = await createKubernetesRegistry({ kubeConfig: emulatorKubeConfig(port), retryMs: 50 });
+  t.teardown(async () => {
+    await reg.close();
+    await api.close();
+  });
+  const labelsNow = (): Record<string, string> | undefined => reg.snapshot().services[0]?.ports[0]?.endpoints[0]?.labels;
+  t.same(labelsNow(), {}, 'the pod is not known yet');
+  t.ok(await until(() => api.openWatches(PODS) === 1), 'watching pods');
+  api.apply(PODS, 'ADDED', pod('r1', 'shop', { version: 'v1' }, 'reviews'));
+  t.ok(await until(() => labelsNow()?.['version'] === 'v1'), 'the pod arrives: its labels');
+  t.equal(reg.snapshot().services[0]?.ports[0]?.endpoints[0]?.serviceAccount, 'reviews', 'and its service account');
+  api.apply(PODS, 'MODIFIED', pod('r1', 'shop', { version: 'v2' }, 'reviews'));
+  t.ok(await until(() => labelsNow()?.['version'] === 'v2'), 'relabelled');
 });
 
 async function until(probe: () => boolean, timeoutMs = 5000): Promise<boolean> {
@@ -132,5 +182,5 @@ t.test('an unreachable API server at start is a user error', async (t) => {
   const api = new EmulatedApiServer();
   const port = await api.start();
   await api.close();
-  await t.rejects(createKubernetesRegistry({ kubeConfig: emulatorKubeConfig(port) }), { name: 'UserError', message: /kubernetes registry: cannot list Services and EndpointSlices from http:\/\/127\.0\.0\.1/ });
+  await t.rejects(createKubernetesRegistry({ kubeConfig: emulatorKubeConfig(port) }), { name: 'UserError', message: /kubernetes registry: cannot list Services, EndpointSlices and Pods from http:\/\/127\.0\.0\.1/ });
 });

@@ -19,8 +19,11 @@ export const CONFIG_KINDS = [
 
 export type ConfigKind = (typeof CONFIG_KINDS)[number]['kind'];
 
-/** apiVersions accepted for every kind (the CRDs serve a subset per kind; the CRD schema decides). */
-export const CONFIG_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'] as const;
+/**
+ * apiVersions accepted for every kind (the CRDs serve a subset per kind; the CRD schema decides), in
+ * the order the Kubernetes store prefers them. v1alpha1: Telemetry's older version, still served.
+ */
+export const CONFIG_VERSIONS = ['v1', 'v1beta1', 'v1alpha3', 'v1alpha1'] as const;
 
 export interface ConfigMeta {
   name: string;

@@ -119,8 +119,17 @@ export async function serve(opts: ServeOptions): Promise<RunningServe> {
   const clusterConfig = async (): Promise<KubeConfig> => (kubeConfig ??= (await import('../common/kubeconfig.js')).loadKubeConfig());
 
   // Fail on bad config or templates before anything listens. In a cluster, workloadCertificates
-  // left unset follows API discovery (inject/pod-certificate-discovery.ts).
-  const podCertificatesServed = async (): Promise<boolean> => (await import('../inject/pod-certificate-discovery.js')).servesPodCertificates(await clusterConfig());
+  // left unset follows API discovery (inject/pod-certificate-discovery.ts). An apiserver that cannot
+  // be asked does not stop the start (serve keeps serving what it can, #14): injection goes on
+  // without certificates, said once, loudly, with the way out.
+  const podCertificatesServed = async (): Promise<boolean> => {
+    try {
+      return await (await import('../inject/pod-certificate-discovery.js')).servesPodCertificates(await clusterConfig());
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'workload certificates off (workloadCertificates: none) until a restart can ask the cluster');
+      return false;
+    }
+  };
   const injector = await loadInjector({ configPath: opts.config, templatesDir: opts.templates, controlPlaneNamespace: namespace, ...(inCluster ? { podCertificatesServed } : {}) });
 
   const readiness = new ReadinessGate(['certificates', 'ca', 'registry']);

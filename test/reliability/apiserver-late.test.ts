@@ -52,6 +52,7 @@ t.test('the apiserver unreachable at start: serve keeps serving, readiness names
   t.equal(r.status, 200, 'the webhook answers');
   t.ok(answer.response?.allowed === true && typeof answer.response.patch === 'string', 'and injects');
   t.match(s.stderr(), /Kubernetes API unreachable: serving without its services, retrying/);
+  t.match(s.stderr(), /workload certificates off \(workloadCertificates: none\) until a restart can ask the cluster/, 'certificate discovery could not ask the cluster: said, not fatal');
 
   // The API comes up (at the kubeconfig's address) with one Service.
   const emu = new EmulatedApiServer();

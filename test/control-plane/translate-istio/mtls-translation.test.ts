@@ -179,12 +179,17 @@ t.test('auto mTLS for proxyless clients: only when every endpoint is labelled; c
   t.same(strictIssues('clusters', r.clusters), []);
 });
 
-t.test('the secrets contract: names and paths in one module', async (t) => {
+t.test('the secrets contract: the names the translation references are the bootstrap\'s static secrets and provider', async (t) => {
   const secrets = await import('../../../control-plane/xds/translate/istio/secrets.js');
-  t.same(
-    [secrets.WORKLOAD_SECRET, secrets.ROOT_SECRET, secrets.CERT_CHAIN_FILE, secrets.KEY_FILE, secrets.ROOT_CERT_FILE, secrets.GRPC_CERT_PROVIDER_INSTANCE],
-    ['default', 'ROOTCA', '/var/run/secrets/workload-spiffe-credentials/cert-chain.pem', '/var/run/secrets/workload-spiffe-credentials/key.pem', '/var/run/secrets/workload-spiffe-credentials/root-cert.pem', 'default'],
-  );
+  const { credentialFiles, staticSecrets } = await import('../../../bootstrap/workload-credentials.js');
+  t.same([secrets.WORKLOAD_SECRET, secrets.ROOT_SECRET, secrets.GRPC_CERT_PROVIDER_INSTANCE], ['default', 'ROOTCA', 'default'], "Istio's names");
+  t.same(staticSecrets().map((s) => s['name']), [secrets.WORKLOAD_SECRET, secrets.ROOT_SECRET], 'the secrets the sidecar bootstrap defines are the ones the translation names');
+  t.same(credentialFiles(), {
+    dir: '/var/run/secrets/workload-spiffe-credentials',
+    certificateChain: '/var/run/secrets/workload-spiffe-credentials/cert-chain.pem',
+    privateKey: '/var/run/secrets/workload-spiffe-credentials/key.pem',
+    rootCert: '/var/run/secrets/workload-spiffe-credentials/root-cert.pem',
+  }, "Istio's file-mounted credentials layout");
   // no sds_config anywhere: sidecars read the two secrets from their bootstrap's static secrets
   const text = JSON.stringify(translateInbound(snapshot([pa('istio-system', 'default', { mtls: { mode: 'STRICT' } })]), reviewsPod)) + JSON.stringify(translateSidecar(snapshot([]), { namespace: 'shop', labels: {} }).clusters);
   t.notMatch(text, /"name":"(default|ROOTCA)","sds_config"/);

@@ -11,11 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { loadDirCa } from '../../../ca/dir-source.js';
-import { openIstioConfig } from '../../../control-plane/istio-config.js';
-import { createFileRegistry } from '../../../control-plane/registry/file.js';
-import { startControlPlane } from '../../../control-plane/server.js';
 import { echoClient, eventually, loadEcho, say, type EchoReply } from '../helpers.js';
-import { BOOTSTRAP_OPTION, freePort, grpcBootstrap, issueInto, outcome, peerOf, TLS_MODE } from './mesh-e2e.js';
+import { BOOTSTRAP_OPTION, freePort, grpcBootstrap, issueInto, outcome, peerOf, startMeshControlPlane, TLS_MODE } from './mesh-e2e.js';
 
 process.env['GRPC_XDS_EXPERIMENTAL_RBAC'] = 'true';
 const xds = await import('@grpc/grpc-js-xds');
@@ -84,14 +81,7 @@ t.test('AuthorizationPolicy on the peer identity of mTLS calls, served to a grpc
   await writeFile(path.join(configDir, 'security.yaml'), SECURITY);
   const policyFile = path.join(configDir, 'authorization.yaml');
   await writeFile(policyFile, ALLOW_CLIENT);
-  const registry = await createFileRegistry(registryFile, { settleMs: 10 });
-  const istio = await openIstioConfig({ spec: `file:${configDir}` });
-  const cp = await startControlPlane({ host: '127.0.0.1', port: 0, registry, config: istio.store!, mesh: istio.mesh, ready: istio.synced, debounce: { quietMs: 20, maxDelayMs: 500 } });
-  t.teardown(async () => {
-    await cp.close();
-    await istio.close();
-    await registry.close();
-  });
+  const cp = await startMeshControlPlane(t, registryFile, configDir);
 
   xds.register();
   const { service } = loadEcho();

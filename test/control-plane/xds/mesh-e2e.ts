@@ -1,11 +1,15 @@
 // Shared by the proxyless security end-to-end tests (mtls-e2e, authz-mtls-e2e): workload
 // certificates from tandem's CA on disk, per-workload gRPC xDS bootstraps, the peer a server saw.
 import type * as grpc from '@grpc/grpc-js';
+import type { Test } from 'tap';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import type { Authority } from '../../../ca/authority.js';
 import { issueWithNewKey } from '../../../ca/issue-local.js';
 import { writeWorkloadFiles } from '../../../ca/workload-files.js';
+import { openIstioConfig } from '../../../control-plane/istio-config.js';
+import { createFileRegistry } from '../../../control-plane/registry/file.js';
+import { startControlPlane, type ControlPlane } from '../../../control-plane/server.js';
 
 /**
  * grpc-js-xds reads the process-wide bootstrap once; each workload gets its own through this
@@ -64,4 +68,20 @@ export function outcome(p: Promise<unknown>): Promise<number | 'answered'> {
     () => 'answered' as const,
     (e: grpc.ServiceError) => e.code,
   );
+}
+
+/**
+ * tandem's control plane over a file registry and a watched Istio config directory, as `tandem
+ * control-plane --registry file:… --config file:…` runs it, with a short debounce; closed at teardown.
+ */
+export async function startMeshControlPlane(t: Test, registryFile: string, configDir: string): Promise<ControlPlane> {
+  const registry = await createFileRegistry(registryFile, { settleMs: 10 });
+  const istio = await openIstioConfig({ spec: `file:${configDir}` });
+  const cp = await startControlPlane({ host: '127.0.0.1', port: 0, registry, config: istio.store!, mesh: istio.mesh, ready: istio.synced, debounce: { quietMs: 20, maxDelayMs: 500 } });
+  t.teardown(async () => {
+    await cp.close();
+    await istio.close();
+    await registry.close();
+  });
+  return cp;
 }

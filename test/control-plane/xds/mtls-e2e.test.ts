@@ -16,11 +16,8 @@ import path from 'node:path';
 import t from 'tap';
 import { loadDirCa } from '../../../ca/dir-source.js';
 import { readWorkloadFiles } from '../../../ca/workload-files.js';
-import { openIstioConfig } from '../../../control-plane/istio-config.js';
-import { createFileRegistry } from '../../../control-plane/registry/file.js';
-import { startControlPlane } from '../../../control-plane/server.js';
 import { echoClient, loadEcho, say, type EchoReply } from '../helpers.js';
-import { BOOTSTRAP_OPTION, freePort, grpcBootstrap, issueInto, outcome, peerOf, TLS_MODE } from './mesh-e2e.js';
+import { BOOTSTRAP_OPTION, freePort, grpcBootstrap, issueInto, outcome, peerOf, startMeshControlPlane, TLS_MODE } from './mesh-e2e.js';
 
 interface Workload {
   name: string;
@@ -87,14 +84,7 @@ t.test('mTLS between grpc-js-xds clients and xDS-enabled servers, by PeerAuthent
   const { mkdir } = await import('node:fs/promises');
   await mkdir(configDir);
   await writeFile(path.join(configDir, 'peer-authentication.yaml'), PEER_AUTHENTICATIONS);
-  const registry = await createFileRegistry(registryFile, { settleMs: 10 });
-  const istio = await openIstioConfig({ spec: `file:${configDir}` });
-  const cp = await startControlPlane({ host: '127.0.0.1', port: 0, registry, config: istio.store!, mesh: istio.mesh, ready: istio.synced, debounce: { quietMs: 20, maxDelayMs: 500 } });
-  t.teardown(async () => {
-    await cp.close();
-    await istio.close();
-    await registry.close();
-  });
+  const cp = await startMeshControlPlane(t, registryFile, configDir);
 
   xds.register();
   const { service } = loadEcho();
